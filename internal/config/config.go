@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strconv"
 
 	"gopkg.in/yaml.v3"
@@ -74,11 +73,10 @@ type fileConfig struct {
 	Connect  *Listener      `yaml:"connect"`
 	API      *Listener      `yaml:"api"`
 	Broker   map[string]any `yaml:"broker"`
-	Extra    map[string]any `yaml:",inline"`
 }
 
-// Load reads the YAML file at path over the defaults. Unknown top-level keys
-// are an error, so a typo does not silently fall back to a default.
+// Load reads the YAML file at path over the defaults. Unknown keys are an
+// error, so a typo does not silently fall back to a default.
 func Load(path string) (Config, error) {
 	cfg := Default()
 	if path == "" {
@@ -95,16 +93,10 @@ func Load(path string) (Config, error) {
 func Parse(raw []byte, base Config) (Config, error) {
 	var fc fileConfig
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(&fc); err != nil && !errors.Is(err, io.EOF) { // io.EOF: an empty file
+	dec.KnownFields(true) // a typo is an error, not a silent default
+	// io.EOF means an empty file: defaults only.
+	if err := dec.Decode(&fc); err != nil && !errors.Is(err, io.EOF) {
 		return base, fmt.Errorf("parse config: %w", err)
-	}
-	if len(fc.Extra) > 0 {
-		keys := make([]string, 0, len(fc.Extra))
-		for k := range fc.Extra {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		return base, fmt.Errorf("parse config: unknown keys %v", keys)
 	}
 	cfg := base
 	if fc.DataDir != nil {

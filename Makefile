@@ -1,0 +1,45 @@
+# Sluice: two commands on a fresh machine.
+#   make run    build and start `sluice serve` with data under ./data
+#   make test   install what the tests need, then run every test
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/sluicehq/sluice/internal/buildinfo.Version=$(VERSION)
+BIN     := bin/sluice
+# Tests of one package run serially inside the package; packages run 2 at a time
+# (the reference machine has 2 cores).
+TESTFLAGS ?= -race -timeout 20m -p 2
+
+.PHONY: build run test testdeps lint bench soak fuzz clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/sluice
+
+run: build
+	./$(BIN) serve --data-dir ./data
+
+testdeps:
+	./scripts/testdeps.sh
+
+test: testdeps
+	$(GO) vet ./...
+	$(GO) test $(TESTFLAGS) ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+# Benchmarks print MB/s, records/s and latency percentiles; see docs/benchmarks.md.
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 2s -count 3 ./broker/storage/
+	$(GO) test -run '^$$' -bench . -count 3 ./broker/
+
+# Long fuzzing sessions, not part of `make test` (which replays the seed corpora).
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzValidate -fuzztime 60s ./broker/record/
+	$(GO) test -run '^$$' -fuzz FuzzRequest -fuzztime 60s ./broker/kafka/
+
+soak:
+	SLUICE_SOAK=1 $(GO) test -run Soak -timeout 60m ./...
+
+clean:
+	rm -rf bin
