@@ -82,3 +82,19 @@ func TestMissingFileIsAnError(t *testing.T) {
 		t.Fatalf("err = %v, want a read config error", err)
 	}
 }
+
+// The sample config shipped in deploy/ must load and say what the defaults say.
+func TestSampleConfigLoads(t *testing.T) {
+	cfg, err := Load("../../deploy/sluice.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := Default()
+	if cfg.DataDir != def.DataDir || cfg.Kafka != def.Kafka || cfg.API != def.API || cfg.Log != def.Log ||
+		cfg.Registry != def.Registry || cfg.Connect != def.Connect {
+		t.Fatalf("deploy/sluice.yaml differs from the defaults:\n got %+v\nwant %+v", cfg, def)
+	}
+	if cfg.Broker["num.partitions"] != "1" {
+		t.Fatalf("broker section not read: %v", cfg.Broker)
+	}
+}
