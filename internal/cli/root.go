@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -31,7 +32,9 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
 		if !errors.Is(err, errSilent) {
-			fmt.Fprintf(stderr, "sluice: %v\n", err)
+			// One line, even when a library's message spans several.
+			msg := strings.Join(strings.Fields(err.Error()), " ")
+			fmt.Fprintf(stderr, "sluice: %s\n", msg)
 		}
 		return 1
 	}

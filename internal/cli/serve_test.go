@@ -1,0 +1,160 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// lockedBuffer is a bytes.Buffer safe for the server's log writes and the
+// test's reads at the same time.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+var apiAddrRE = regexp.MustCompile(`sluice API listening" addr=(\S+)`)
+
+// startServe runs `sluice serve` with args in-process and returns the API
+// address it logged, and a stop function that waits for a clean exit.
+func startServe(t *testing.T, args ...string) (apiAddr string, logs *lockedBuffer, stop func() int) {
+	t.Helper()
+	logs = &lockedBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- Run(ctx, append([]string{"serve"}, args...), strings.NewReader(""), io.Discard, logs) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if m := apiAddrRE.FindStringSubmatch(logs.String()); m != nil {
+			apiAddr = m[1]
+			break
+		}
+		select {
+		case code := <-done:
+			cancel()
+			t.Fatalf("serve exited with %d before listening:\n%s", code, logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("serve did not log its API address:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stopped := false
+	stop = func() int {
+		if stopped {
+			return 0
+		}
+		stopped = true
+		cancel()
+		select {
+		case code := <-done:
+			return code
+		case <-time.After(30 * time.Second):
+			t.Fatalf("serve did not stop within 30s")
+			return -1
+		}
+	}
+	t.Cleanup(func() { stop() })
+	return apiAddr, logs, stop
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+func TestServeHealthAndMetrics(t *testing.T) {
+	dir := t.TempDir()
+	api, _, stop := startServe(t, "--data-dir", dir, "--kafka-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0")
+	if code, body := get(t, "http://"+api+"/healthz"); code != 200 || body != "ok\n" {
+		t.Fatalf("/healthz = %d %q", code, body)
+	}
+	waitReady := time.Now().Add(30 * time.Second)
+	for {
+		code, body := get(t, "http://"+api+"/readyz")
+		if code == 200 {
+			break
+		}
+		if time.Now().After(waitReady) {
+			t.Fatalf("/readyz = %d %q", code, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if code, body := get(t, "http://"+api+"/metrics"); code != 200 || !strings.Contains(body, "go_goroutines") {
+		t.Fatalf("/metrics = %d, missing go_goroutines", code)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("serve exit code %d", code)
+	}
+}
+
+// The config file sets what flags do not, and flags win over the file.
+func TestServeConfigFileAndFlagPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "sluice.yaml")
+	yaml := "data_dir: " + filepath.Join(dir, "from-file") + "\napi:\n  addr: 127.0.0.1:1\nkafka:\n  addr: 127.0.0.1:0\n"
+	if err := os.WriteFile(cfgPath, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// --api-addr overrides the file's unusable port 1.
+	_, logs, stop := startServe(t, "--config", cfgPath, "--api-addr", "127.0.0.1:0")
+	if !strings.Contains(logs.String(), "data_dir="+filepath.Join(dir, "from-file")) {
+		t.Fatalf("data dir from the file not used:\n%s", logs.String())
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("serve exit code %d\n%s", code, logs.String())
+	}
+}
+
+func TestBadConfigFailsWithOneLine(t *testing.T) {
+	cfgPath := filepath.Join(t.TempDir(), "sluice.yaml")
+	if err := os.WriteFile(cfgPath, []byte("kafka:\n  adr: x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	code := Run(context.Background(), []string{"serve", "--config", cfgPath}, strings.NewReader(""), io.Discard, &stderr)
+	if code == 0 {
+		t.Fatal("serve with a bad config exited 0")
+	}
+	if lines := strings.Split(strings.TrimSpace(stderr.String()), "\n"); len(lines) != 1 || !strings.HasPrefix(lines[0], "sluice: ") {
+		t.Fatalf("stderr = %q, want one line starting with \"sluice: \"", stderr.String())
+	}
+}
+
+func TestVersion(t *testing.T) {
+	var out bytes.Buffer
+	if code := Run(context.Background(), []string{"version"}, nil, &out, io.Discard); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if !regexp.MustCompile(`^sluice \S+\n$`).MatchString(out.String()) {
+		t.Fatalf("version output %q", out.String())
+	}
+}
