@@ -31,6 +31,16 @@ const (
 	Zstd   Type = 4
 )
 
+// MaxDecompressed caps the decompressed size of one batch body, so that a
+// small hostile batch cannot make the broker allocate without bound.
+const MaxDecompressed = 256 << 20
+
+// limit is MaxDecompressed; a variable so tests can lower it.
+var limit = MaxDecompressed
+
+// ErrTooLarge is returned when decompressed data would pass MaxDecompressed.
+var ErrTooLarge = errors.New("codec: decompressed data exceeds the limit")
+
 // ErrUnknown is returned for a codec id or name Kafka does not define.
 var ErrUnknown = errors.New("codec: unknown compression type")
 
@@ -122,6 +132,9 @@ func Decompress(t Type, src []byte) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("codec: zstd: %w", err)
 		}
+		if len(out) > limit {
+			return nil, ErrTooLarge
+		}
 		return out, nil
 	}
 	return nil, fmt.Errorf("%w: %d", ErrUnknown, int8(t))
@@ -176,9 +189,17 @@ func gzipDecompress(src []byte) ([]byte, error) {
 		}
 	}
 	defer gzipReaders.Put(gr)
-	out, err := io.ReadAll(gr)
+	return readLimited(gr, "gzip")
+}
+
+// readLimited reads r to the end, failing past MaxDecompressed.
+func readLimited(r io.Reader, name string) ([]byte, error) {
+	out, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
 	if err != nil {
-		return nil, fmt.Errorf("codec: gzip: %w", err)
+		return nil, fmt.Errorf("codec: %s: %w", name, err)
+	}
+	if len(out) > limit {
+		return nil, ErrTooLarge
 	}
 	return out, nil
 }
@@ -189,6 +210,11 @@ var xerialMagic = []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0}
 
 func snappyDecompress(src []byte) ([]byte, error) {
 	if len(src) < 16 || !bytes.Equal(src[:8], xerialMagic) {
+		if n, err := s2.DecodedLen(src); err != nil {
+			return nil, fmt.Errorf("codec: snappy: %w", err)
+		} else if n > limit {
+			return nil, ErrTooLarge
+		}
 		out, err := s2.Decode(nil, src)
 		if err != nil {
 			return nil, fmt.Errorf("codec: snappy: %w", err)
@@ -211,6 +237,9 @@ func snappyDecompress(src []byte) ([]byte, error) {
 		dl, err := s2.DecodedLen(rest[:n])
 		if err != nil {
 			return nil, fmt.Errorf("codec: snappy: %w", err)
+		}
+		if len(out)+dl > limit {
+			return nil, ErrTooLarge
 		}
 		start := len(out)
 		out = grow(out, dl)
@@ -247,11 +276,7 @@ func lz4Decompress(src []byte) ([]byte, error) {
 	lr := lz4Readers.Get().(*lz4.Reader)
 	defer lz4Readers.Put(lr)
 	lr.Reset(bytes.NewReader(src))
-	out, err := io.ReadAll(lr)
-	if err != nil {
-		return nil, fmt.Errorf("codec: lz4: %w", err)
-	}
-	return out, nil
+	return readLimited(lr, "lz4")
 }
 
 var (
@@ -270,7 +295,7 @@ func zstdInit() {
 	}
 	// Cap the window so a hostile frame cannot make us allocate without bound.
 	zstdDec, zstdErr = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0),
-		zstd.WithDecoderMaxMemory(256<<20))
+		zstd.WithDecoderMaxMemory(MaxDecompressed))
 }
 
 func zstdEncoder() (*zstd.Encoder, error) { zstdOnce.Do(zstdInit); return zstdEnc, zstdErr }

@@ -81,3 +81,18 @@ func TestParseName(t *testing.T) {
 		t.Fatal("brotli accepted")
 	}
 }
+
+func TestDecompressionBombRefused(t *testing.T) {
+	defer func(l int) { limit = l }(limit)
+	limit = 1 << 20
+	big := make([]byte, limit+1024)
+	for _, c := range []Type{Gzip, Snappy, LZ4, Zstd} {
+		z, err := Compress(c, nil, big)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Decompress(c, z); err == nil {
+			t.Errorf("%s: %d-byte bomb accepted", c, len(z))
+		}
+	}
+}

@@ -214,22 +214,98 @@ func Validate(b []byte, maxBatchBytes int32) (Header, error) {
 	if h.HasProducerID() && h.BaseSequence < 0 {
 		return h, invalid("idempotent batch from producer %d has no sequence", h.ProducerID)
 	}
-	it, err := NewIter(b)
-	if err != nil {
-		return h, err
-	}
-	var r Record
-	var want int32
-	for it.Next(&r) {
-		if r.OffsetDelta != want {
-			return h, invalid("record %d has offset delta %d", want, r.OffsetDelta)
+	body := b[HeaderSize:]
+	if c := h.Codec(); c != codec.None {
+		if body, err = codec.Decompress(c, body); err != nil {
+			return h, corrupt("decompressing %s batch: %v", c, err)
 		}
-		want++
 	}
-	if err := it.Err(); err != nil {
-		return h, err
+	p := 0
+	for i := int32(0); i < h.NumRecords; i++ {
+		var delta int64
+		var ok bool
+		if p, delta, ok = skipRecord(body, p); !ok {
+			return h, invalid("record %d is malformed", i)
+		}
+		if delta != int64(i) {
+			return h, invalid("record %d has offset delta %d", i, delta)
+		}
+	}
+	if p != len(body) {
+		return h, invalid("%d bytes remain after the last record", len(body)-p)
 	}
 	return h, nil
+}
+
+// readVarint decodes a zigzag varint at b[p:], returning the value and the
+// position after it, or -1 on a malformed or truncated varint. Hand-rolled
+// and small enough to inline, because validation runs it several times per
+// record on the append path.
+func readVarint(b []byte, p int) (int64, int) {
+	var u uint64
+	for s := uint(0); p < len(b) && s < 64; s += 7 {
+		c := b[p]
+		p++
+		u |= uint64(c&0x7f) << s
+		if c < 0x80 {
+			return int64(u>>1) ^ -int64(u&1), p
+		}
+	}
+	return 0, -1
+}
+
+// skipField skips a varint-length-prefixed field of b (which ends where
+// the record ends); null (-1) is allowed if nullable.
+func skipField(b []byte, p int, nullable bool) int {
+	l, p := readVarint(b, p)
+	if p < 0 || l < -1 || (l == -1 && !nullable) || l > int64(len(b)-p) {
+		return -1
+	}
+	return p + int(max(l, 0))
+}
+
+// skipRecord checks the structure of the record at b[p:] as parseRecord
+// does, without decoding it, and returns the position after it and its
+// offset delta. Key and value are skipped inline: this is the per-record
+// cost of every append.
+func skipRecord(b []byte, p int) (int, int64, bool) {
+	l, p := readVarint(b, p)
+	if p < 0 || l < 1 || l > int64(len(b)-p) {
+		return 0, 0, false
+	}
+	rb := b[:p+int(l)]
+	p++ // attributes
+	_, p = readVarint(rb, p)
+	if p < 0 {
+		return 0, 0, false
+	}
+	delta, p := readVarint(rb, p)
+	if p < 0 || delta < 0 || delta > 1<<31-1 {
+		return 0, 0, false
+	}
+	kl, p := readVarint(rb, p)
+	if p < 0 || kl < -1 || kl > int64(len(rb)-p) {
+		return 0, 0, false
+	}
+	p += int(max(kl, 0))
+	vl, p := readVarint(rb, p)
+	if p < 0 || vl < -1 || vl > int64(len(rb)-p) {
+		return 0, 0, false
+	}
+	p += int(max(vl, 0))
+	nh, p := readVarint(rb, p)
+	if p < 0 || nh < 0 || nh > int64(len(rb)-p) {
+		return 0, 0, false
+	}
+	for i := int64(0); i < nh; i++ {
+		if p = skipField(rb, p, false); p < 0 {
+			return 0, 0, false
+		}
+		if p = skipField(rb, p, true); p < 0 {
+			return 0, 0, false
+		}
+	}
+	return p, delta, p == len(rb)
 }
 
 // Split cuts concatenated batches (a produce request's records field) into

@@ -104,6 +104,11 @@ func Records(b []byte) (Header, []Record, error) {
 }
 
 func varint(b []byte) (int64, int, error) {
+	// Fast path: most lengths and deltas fit in one byte.
+	if len(b) > 0 && b[0] < 0x80 {
+		u := int64(b[0])
+		return (u >> 1) ^ -(u & 1), 1, nil
+	}
 	v, n := binary.Varint(b)
 	if n <= 0 {
 		return 0, 0, invalid("bad varint")

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice/broker/codec"
@@ -108,31 +111,37 @@ func (l *Log) Compact(now time.Time) (CompactStats, error) {
 	l.appendMu.Unlock()
 
 	var nextHorizon int64
-	for _, s := range segs {
-		st.BytesBefore += s.size
-		path := segmentName(l.dir, s.base, logSuffix+cleanedSuffix)
+	for _, group := range groupSegments(segs, cfg.SegmentBytes) {
+		first := group[0]
+		path := segmentName(l.dir, first.base, logSuffix+cleanedSuffix)
 		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 		if err != nil {
 			return st, storageErr(err)
 		}
 		w := bufio.NewWriterSize(f, 1<<20)
-		changed := false
-		err = eachBatch(s, func(b []byte, h *record.Header) error {
-			out, hz, removed, tombs, err := cleanBatch(b, h, latest, producers, nowMs, cfg.DeleteRetentionMs)
-			if err != nil {
+		changed := len(group) > 1 // merging is a change in itself
+		for _, s := range group {
+			st.BytesBefore += s.size
+			err = eachBatch(s, func(b []byte, h *record.Header) error {
+				out, hz, removed, tombs, err := cleanBatch(b, h, latest, producers, nowMs, cfg.DeleteRetentionMs)
+				if err != nil {
+					return err
+				}
+				if hz > 0 && (nextHorizon == 0 || hz < nextHorizon) {
+					nextHorizon = hz
+				}
+				st.RecordsRemoved += removed
+				st.TombstonesRemoved += tombs
+				if len(out) == 0 || &out[0] != &b[0] {
+					changed = true
+				}
+				_, err = w.Write(out)
 				return err
+			})
+			if err != nil {
+				break
 			}
-			if hz > 0 && (nextHorizon == 0 || hz < nextHorizon) {
-				nextHorizon = hz
-			}
-			st.RecordsRemoved += removed
-			st.TombstonesRemoved += tombs
-			if len(out) != len(b) || &out[0] != &b[0] {
-				changed = true
-			}
-			_, err = w.Write(out)
-			return err
-		})
+		}
 		if err == nil {
 			err = w.Flush()
 		}
@@ -145,14 +154,14 @@ func (l *Log) Compact(now time.Time) (CompactStats, error) {
 			if err != nil {
 				return st, storageErr(err)
 			}
-			st.BytesAfter += s.size
+			st.BytesAfter += first.size
 			continue
 		}
-		if err := l.swapSegment(s, f, path); err != nil {
+		if err := l.swapSegments(group, f, path); err != nil {
 			return st, storageErr(err)
 		}
-		st.Segments++
-		st.BytesAfter += s.size
+		st.Segments += len(group)
+		st.BytesAfter += first.size
 	}
 	st.Cleaned = true
 
@@ -276,21 +285,69 @@ func eachBatch(s *segment, fn func(b []byte, h *record.Header) error) error {
 	}
 }
 
-// swapSegment replaces s's file with the cleaned one at path: drop the old
-// indexes (a crash before the new ones exist just rebuilds them), rename
-// over the .log (atomic), sync the directory, then rebuild the indexes.
-func (l *Log) swapSegment(s *segment, f *os.File, path string) error {
+// groupSegments splits segments into runs that are cleaned into one
+// segment each, as Kafka's cleaner groups them: the original sizes of a run
+// add up to at most segment.bytes and its offsets fit the 32-bit relative
+// offsets of the index. Small segments left by earlier passes so merge.
+func groupSegments(segs []*segment, maxBytes int64) [][]*segment {
+	var groups [][]*segment
+	for i := 0; i < len(segs); {
+		j, size := i+1, segs[i].size
+		for j < len(segs) && size+segs[j].size <= maxBytes && segs[j].next-1-segs[i].base <= 1<<31-1 {
+			size += segs[j].size
+			j++
+		}
+		groups = append(groups, segs[i:j])
+		i = j
+	}
+	return groups
+}
+
+// swapName is the name of a cleaned segment that replaces every segment with
+// base offsets in [first, end): the commit point of a swap.
+func swapName(dir string, first, end int64) string {
+	return filepath.Join(dir, fmt.Sprintf("%020d-%020d%s", first, end, swapSuffix))
+}
+
+// testHookSwap, if set, runs after a swap is committed and may abort it
+// there, as a crash would.
+var testHookSwap func() error
+
+// swapSegments replaces the segments of group with the cleaned file at
+// path, crash-safely: rename it to <first>-<end>.swap (the commit point,
+// completed by open if we crash after it), remove the old segments and
+// their indexes, rename the swap over <first>.log, and rebuild the indexes.
+func (l *Log) swapSegments(group []*segment, f *os.File, path string) error {
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	os.Remove(segmentName(l.dir, s.base, indexSuffix))
-	os.Remove(segmentName(l.dir, s.base, timeIndexSuffix))
-	if err := os.Rename(path, segmentName(l.dir, s.base, logSuffix)); err != nil {
+	first := group[0]
+	end := group[len(group)-1].next
+	swap := swapName(l.dir, first.base, end)
+	if err := os.Rename(path, swap); err != nil {
 		f.Close()
 		return err
 	}
 	if err := syncDir(l.dir); err != nil {
+		f.Close()
+		return err
+	}
+	if testHookSwap != nil {
+		if err := testHookSwap(); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	for _, s := range group {
+		os.Remove(segmentName(l.dir, s.base, indexSuffix))
+		os.Remove(segmentName(l.dir, s.base, timeIndexSuffix))
+		if s != first {
+			s.f.Close()
+			os.Remove(segmentName(l.dir, s.base, logSuffix))
+		}
+	}
+	if err := completeSwap(l.dir, swap, first.base); err != nil {
 		f.Close()
 		return err
 	}
@@ -299,12 +356,64 @@ func (l *Log) swapSegment(s *segment, f *os.File, path string) error {
 		f.Close()
 		return err
 	}
-	old, next := s.f, s.next
-	s.f, s.size = f, st.Size()
+	old := first.f
+	first.f, first.size = f, st.Size()
 	old.Close()
-	if _, err := s.rebuild(); err != nil {
+	// Drop the merged segments from the list.
+	i := 0
+	for i < len(l.segs) && l.segs[i] != first {
+		i++
+	}
+	l.segs = append(l.segs[:i+1], l.segs[i+len(group):]...)
+	if _, err := first.rebuild(); err != nil {
 		return err
 	}
-	s.next = max(s.next, next) // the offset range stays the segment's
-	return s.writeIndexes(true)
+	first.next = max(first.next, end) // the offset range stays the group's
+	return first.writeIndexes(true)
+}
+
+// completeSwap renames a committed swap file over <first>.log and syncs the
+// directory.
+func completeSwap(dir, swap string, first int64) error {
+	if err := syncDir(dir); err != nil { // the removals before the rename
+		return err
+	}
+	if err := os.Rename(swap, segmentName(dir, first, logSuffix)); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// recoverSwaps finishes swaps that were committed when the process died:
+// segments in the swapped range are removed and the swap becomes the
+// segment's .log.
+func recoverSwaps(dir string, names []string) error {
+	for _, name := range names {
+		s, ok := strings.CutSuffix(name, swapSuffix)
+		if !ok || len(s) != 41 || s[20] != '-' {
+			continue
+		}
+		first, err1 := strconv.ParseInt(s[:20], 10, 64)
+		end, err2 := strconv.ParseInt(s[21:], 10, 64)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+				if b, ok := parseBase(e.Name(), suf); ok && b >= first && b < end {
+					if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		if err := completeSwap(dir, filepath.Join(dir, name), first); err != nil {
+			return err
+		}
+	}
+	return nil
 }

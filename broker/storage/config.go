@@ -97,6 +97,7 @@ type ManagerConfig struct {
 	Logger                 *slog.Logger
 	RetentionCheckInterval time.Duration // log.retention.check.interval.ms, default 5m
 	CleanerBackoff         time.Duration // log.cleaner.backoff.ms, default 15s
+	ProducerIDExpiration   time.Duration // producer.id.expiration.ms, default 24h
 	Now                    func() time.Time
 }
 

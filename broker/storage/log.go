@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -44,10 +45,12 @@ type Log struct {
 	recovery  int64 // offsets below this are fsynced
 	epochs    *epochCache
 	changed   chan struct{}
+	watched   atomic.Bool // someone holds changed: the next notify must close it
 	closed    bool
 	cleaner   cleanerCheckpoint
 	onClose   func()
 	removeDir bool
+	scanned   int // segments scanned by recovery at open (tests)
 }
 
 type stagedProducer struct {
@@ -111,7 +114,7 @@ func (l *Log) Append(batches []byte, leaderEpoch int32) (AppendResult, error) {
 	if len(batches) == 0 {
 		return res, fmt.Errorf("%w: no record batches", kerr.CorruptMessage)
 	}
-	var records int64
+	var records, offsets int64
 	var maxTs int64 = -1
 	for p := 0; p < len(batches); {
 		n, err := record.NextSize(batches[p:])
@@ -129,6 +132,7 @@ func (l *Log) Append(batches []byte, leaderEpoch int32) (AppendResult, error) {
 			}
 		}
 		records += int64(h.NumRecords)
+		offsets += int64(h.LastOffsetDelta) + 1
 		maxTs = max(maxTs, h.MaxTimestamp)
 		p += n
 	}
@@ -173,7 +177,8 @@ func (l *Log) Append(batches []byte, leaderEpoch int32) (AppendResult, error) {
 
 	nowMs := l.nowMs()
 	act := l.active()
-	if l.shouldRoll(act, &cfg, int64(len(batches)), maxTs, nowMs) {
+	// Roll also when relative offsets would not fit the 32-bit index.
+	if l.shouldRoll(act, &cfg, int64(len(batches)), maxTs, nowMs) || act.next+offsets-1-act.base > math.MaxInt32 {
 		if err := l.roll(nowMs); err != nil {
 			return res, storageErr(err)
 		}
@@ -198,9 +203,6 @@ func (l *Log) Append(batches []byte, leaderEpoch int32) (AppendResult, error) {
 		p += len(b)
 	}
 	res.LastOffset = next - 1
-	if next-1-act.base > math.MaxInt32 {
-		return res, fmt.Errorf("%w: offsets overflow the segment", kerr.KafkaStorageError)
-	}
 
 	// A new leader epoch is checkpointed before the data, so recovery never
 	// sees data of an epoch the cache lacks.
@@ -287,9 +289,13 @@ func (l *Log) isClosed() bool {
 	return l.closed
 }
 
+// notifyLocked wakes Changed waiters. A new channel is made only when the
+// current one was handed out, so appends nobody waits for do not allocate.
 func (l *Log) notifyLocked() {
-	close(l.changed)
-	l.changed = make(chan struct{})
+	if l.watched.Swap(false) {
+		close(l.changed)
+		l.changed = make(chan struct{})
+	}
 }
 
 // shouldRoll follows Kafka's LogSegment.shouldRoll: size, and age measured
@@ -454,6 +460,7 @@ func (l *Log) LogEndOffset() int64 {
 func (l *Log) Changed() <-chan struct{} {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
+	l.watched.Store(true)
 	return l.changed
 }
 

@@ -25,8 +25,9 @@ type Manager struct {
 	cfg    ManagerConfig
 	logger *slog.Logger
 
-	mu   sync.RWMutex
-	logs map[TopicPartition]*Log
+	mu      sync.RWMutex
+	logs    map[TopicPartition]*Log
+	opening map[TopicPartition]chan struct{}
 }
 
 // Open prepares the data directory and finishes interrupted deletions.
@@ -44,6 +45,9 @@ func Open(cfg ManagerConfig) (*Manager, error) {
 	if cfg.CleanerBackoff <= 0 {
 		cfg.CleanerBackoff = 15 * time.Second
 	}
+	if cfg.ProducerIDExpiration <= 0 {
+		cfg.ProducerIDExpiration = 24 * time.Hour
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -59,7 +63,7 @@ func Open(cfg ManagerConfig) (*Manager, error) {
 			os.RemoveAll(filepath.Join(cfg.Dir, e.Name()))
 		}
 	}
-	return &Manager{cfg: cfg, logger: cfg.Logger, logs: make(map[TopicPartition]*Log)}, nil
+	return &Manager{cfg: cfg, logger: cfg.Logger, logs: make(map[TopicPartition]*Log), opening: make(map[TopicPartition]chan struct{})}, nil
 }
 
 func (m *Manager) partitionDir(tp TopicPartition) string {
@@ -74,24 +78,41 @@ func (m *Manager) OpenPartition(topic string, partition int32, cfg LogConfig) (*
 		return nil, fmt.Errorf("%w: bad partition %q/%d", kerr.InvalidTopicException, topic, partition)
 	}
 	tp := TopicPartition{topic, partition}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if l := m.logs[tp]; l != nil {
-		return l, nil
-	}
-	l, err := openLog(m.partitionDir(tp), tp, cfg, m.logger, m.cfg.Now)
-	if err != nil {
-		return nil, err
-	}
-	l.onClose = func() {
+	for {
 		m.mu.Lock()
-		if m.logs[tp] == l {
-			delete(m.logs, tp)
+		if l := m.logs[tp]; l != nil {
+			m.mu.Unlock()
+			return l, nil
 		}
+		if ch := m.opening[tp]; ch != nil {
+			// Someone else is opening (recovering) it; wait and look again.
+			m.mu.Unlock()
+			<-ch
+			continue
+		}
+		ch := make(chan struct{})
+		m.opening[tp] = ch
 		m.mu.Unlock()
+
+		// Recovery can take a while: do it without the manager lock, so other
+		// partitions keep serving.
+		l, err := openLog(m.partitionDir(tp), tp, cfg, m.logger, m.cfg.Now)
+		m.mu.Lock()
+		delete(m.opening, tp)
+		if err == nil {
+			l.onClose = func() {
+				m.mu.Lock()
+				if m.logs[tp] == l {
+					delete(m.logs, tp)
+				}
+				m.mu.Unlock()
+			}
+			m.logs[tp] = l
+		}
+		close(ch)
+		m.mu.Unlock()
+		return l, err
 	}
-	m.logs[tp] = l
-	return l, nil
 }
 
 // Partition returns the open log of a partition, or nil.
@@ -112,8 +133,8 @@ func (m *Manager) DeletePartition(topic string, partition int32) error {
 	if l != nil {
 		l.appendMu.Lock()
 		l.removeDir = true
-		l.appendMu.Unlock()
 		l.onClose = nil
+		l.appendMu.Unlock()
 		if err := l.Close(); err != nil {
 			m.logger.Warn("closing deleted partition", "topic", topic, "partition", partition, "err", err)
 		}
@@ -197,6 +218,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		case <-retention.C:
 			now := m.cfg.Now()
 			for _, l := range m.openLogs() {
+				l.ExpireProducers(now, m.cfg.ProducerIDExpiration)
 				if n, err := l.ApplyRetention(now); err != nil {
 					m.logger.Error("retention failed", "dir", l.dir, "err", err)
 				} else if n > 0 {

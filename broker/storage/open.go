@@ -51,6 +51,21 @@ func (l *Log) load() error {
 	if err != nil {
 		return err
 	}
+	var swaps []string
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), swapSuffix) {
+			swaps = append(swaps, e.Name())
+		}
+	}
+	if len(swaps) > 0 {
+		// A compaction committed a swap and died before finishing it.
+		if err := recoverSwaps(l.dir, swaps); err != nil {
+			return err
+		}
+		if entries, err = os.ReadDir(l.dir); err != nil {
+			return err
+		}
+	}
 	clean := false
 	var bases []int64
 	var snaps []int64
@@ -107,11 +122,23 @@ func (l *Log) load() error {
 				l.logger.Info("rebuilding index", "segment", base, "reason", err)
 			}
 		}
+		if i > 0 && s.base < l.segs[i-1].next {
+			// Overlaps the previous segment: not something we wrote. Keep the
+			// log a clean prefix by dropping it and everything after.
+			l.logger.Warn("dropping overlapping segments", "segment", base)
+			s.f.Close()
+			l.segs = l.segs[:i]
+			for _, b := range bases[i:] {
+				(&segment{dir: l.dir, base: b}).removeFiles()
+			}
+			break
+		}
 		valid, err := s.rebuild()
 		if err != nil {
 			return err
 		}
-		if valid < s.size || (i > 0 && s.base < l.segs[i-1].next) {
+		l.scanned++
+		if valid < s.size {
 			l.logger.Warn("truncating corrupt or torn log tail", "segment", base, "valid", valid, "size", s.size)
 			if err := s.truncateTo(valid); err != nil {
 				return err

@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"os"
 	"sort"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -286,4 +287,23 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// ExpireProducers forgets idempotent producers whose last batch timestamp is
+// older than now - after, as Kafka does with producer.id.expiration.ms, so
+// the state does not grow without bound. A later batch from an expired
+// producer is accepted with any sequence, as from an unknown producer.
+// Manager.Run calls it with the retention check.
+func (l *Log) ExpireProducers(now time.Time, after time.Duration) int {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	cut := now.Add(-after).UnixMilli()
+	n := 0
+	for id, e := range l.producers.m {
+		if e.lastTs < cut {
+			delete(l.producers.m, id)
+			n++
+		}
+	}
+	return n
 }

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -24,8 +25,8 @@ func TestIdempotentProducer(t *testing.T) {
 			dir := t.TempDir()
 			m, l := openTest(t, dir, DefaultLogConfig())
 			mustAppend(t, l, simple(t, codec.None, "other", 2)) // offsets 0-1
-			r1 := mustAppend(t, l, pbatch(t, 7, 0, 0, 3))      // seq 0-2, offsets 2-4
-			r2 := mustAppend(t, l, pbatch(t, 7, 0, 3, 2))      // seq 3-4, offsets 5-6
+			r1 := mustAppend(t, l, pbatch(t, 7, 0, 0, 3))       // seq 0-2, offsets 2-4
+			r2 := mustAppend(t, l, pbatch(t, 7, 0, 3, 2))       // seq 3-4, offsets 5-6
 			switch how {
 			case "clean-reopen":
 				m.Close()
@@ -98,4 +99,20 @@ func TestTwoBatchesOneCallSameProducer(t *testing.T) {
 		t.Fatal(err, l.LogEndOffset())
 	}
 	mustAppend(t, l, pbatch(t, 3, 0, 4, 1))
+}
+
+func TestExpireProducers(t *testing.T) {
+	m, l := openTest(t, t.TempDir(), DefaultLogConfig())
+	defer m.Close()
+	mustAppend(t, l, pbatch(t, 1, 0, 0, 1)) // timestamp 1_700_000_000_000
+	if n := l.ExpireProducers(timeAt(1_700_000_000_000).Add(time.Hour), 24*time.Hour); n != 0 {
+		t.Fatal("expired too early")
+	}
+	if _, err := l.Append(pbatch(t, 1, 0, 5, 1), 0); code(err) != kerr.OutOfOrderSequenceNumber.Code {
+		t.Fatal(err)
+	}
+	if n := l.ExpireProducers(timeAt(1_700_000_000_000).Add(25*time.Hour), 24*time.Hour); n != 1 {
+		t.Fatal("not expired")
+	}
+	mustAppend(t, l, pbatch(t, 1, 0, 5, 1)) // unknown producer again: any sequence
 }

@@ -224,5 +224,31 @@ func childAppendLoop(dir string) {
 
 type panicTB struct{}
 
-func (panicTB) Helper()            {}
+func (panicTB) Helper()           {}
 func (panicTB) Fatal(args ...any) { panic(fmt.Sprint(args...)) }
+
+// TestCleanShutdownSkipsScan: after Close the next open trusts the indexes
+// and scans nothing; after a crash it scans the tail.
+func TestCleanShutdownSkipsScan(t *testing.T) {
+	dir := t.TempDir()
+	cfg := DefaultLogConfig()
+	cfg.SegmentBytes = 500
+	m, l := openTest(t, dir, cfg)
+	for i := 0; i < 20; i++ {
+		mustAppend(t, l, simple(t, codec.None, fmt.Sprint(i), 2))
+	}
+	m.Close()
+	m, l = openTest(t, dir, cfg)
+	if l.scanned != 0 || l.LogEndOffset() != 40 {
+		t.Fatalf("clean open scanned %d segments, LEO %d", l.scanned, l.LogEndOffset())
+	}
+	mustAppend(t, l, simple(t, codec.None, "x", 2))
+	for _, s := range l.segs { // crash: no Close
+		s.f.Close()
+	}
+	m, l = openTest(t, dir, cfg)
+	defer m.Close()
+	if l.scanned == 0 || l.LogEndOffset() != 42 {
+		t.Fatalf("crash recovery scanned %d segments, LEO %d", l.scanned, l.LogEndOffset())
+	}
+}

@@ -20,6 +20,7 @@ const (
 	indexSuffix     = ".index"
 	timeIndexSuffix = ".timeindex"
 	cleanedSuffix   = ".cleaned"
+	swapSuffix      = ".swap"
 	snapshotSuffix  = ".snapshot"
 )
 
