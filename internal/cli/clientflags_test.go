@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"github.com/sluicehq/sluice/internal/testenv"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -60,6 +62,11 @@ func testClientCommands(t *testing.T, bootstrap string) {
 
 func TestClientCommandsKfake(t *testing.T) {
 	testClientCommands(t, startKfake(t))
+}
+
+// The same commands against Sluice's own broker.
+func TestClientCommandsSluice(t *testing.T) {
+	testClientCommands(t, testenv.StartBroker(t).Addr)
 }
 
 func TestUnreachableBootstrapFailsWithOneLine(t *testing.T) {

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/spf13/cobra"
 
@@ -28,17 +27,20 @@ func init() {
 				}
 				log.Info("starting sluice", "version", buildinfo.String(), "data_dir", cfg.DataDir)
 				reg := obs.NewRegistry()
-				checks := map[string]obs.ReadyCheck{}
+				b, err := newBroker(cfg, log, reg)
+				if err != nil {
+					return err
+				}
+				defer b.Close()
+				checks := map[string]obs.ReadyCheck{"broker": b.Ready}
 				api, err := newAPIServer(cfg.API.Addr, log, reg, checks)
 				if err != nil {
 					return err
 				}
-				ctx, cancel := context.WithCancel(cmd.Context())
-				defer cancel()
-				if err := api.run(ctx); err != nil {
-					return fmt.Errorf("api server: %w", err)
-				}
-				return nil
+				return runAll(cmd.Context(), map[string]func(context.Context) error{
+					"broker":     b.Run,
+					"api server": api.run,
+				})
 			},
 		}
 		flags.add(cmd)

@@ -1,0 +1,408 @@
+// Package broker is Sluice's Kafka-compatible broker: it ties the partition
+// logs (broker/storage), the metadata state machine (broker/metadata) and the
+// Kafka protocol server (broker/kafka) into one node.
+//
+// A single node is leader of every partition and the only replica, so after
+// each append it moves the high watermark to the log end; the two are kept
+// apart in every code path so that replication can slot in later.
+//
+// Layout under Config.DataDir:
+//
+//	kafka/meta.properties         cluster.id and node.id
+//	kafka/metadata/metadata.log   the metadata records (fsynced, replayed on start)
+//	kafka/logs/<topic>-<n>/       partition logs (unless log.dirs says otherwise)
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicehq/sluice/broker/group"
+	"github.com/sluicehq/sluice/broker/kafka"
+	"github.com/sluicehq/sluice/broker/metadata"
+	"github.com/sluicehq/sluice/broker/storage"
+)
+
+// Config configures a Broker.
+type Config struct {
+	DataDir        string
+	Addr           string // Kafka listener, e.g. ":9092" or "127.0.0.1:0"
+	AdvertisedAddr string // host:port published in Metadata; default: the bound address
+	NodeID         int32
+	Rack           string
+	// Settings are broker configs by their Kafka names (from sluice.yaml),
+	// e.g. "num.partitions": "3". See BrokerConfigSpecs.
+	Settings   map[string]string
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer // nil: no metrics registered
+}
+
+// Broker is one Kafka-compatible node.
+type Broker struct {
+	cfg       Config
+	log       *slog.Logger
+	dir       string
+	clusterID string
+	advHost   string
+	advPort   int32
+
+	store   *storage.Manager
+	metaLog *metadata.Log
+	srv     *kafka.Server
+	ln      net.Listener
+	metrics *kafka.Metrics
+	groups  *group.Coordinator
+
+	// Lock order: pidMu, then metaMu, then mu (then a partition's hwMu).
+	//
+	// metaMu serializes metadata changes: check, persist, apply, and the
+	// partition opening or deletion that follows.
+	metaMu sync.Mutex
+	// mu guards state (read by every request) and parts.
+	mu    sync.RWMutex
+	state *metadata.State
+	parts map[storage.TopicPartition]*partition
+
+	pidMu            sync.Mutex
+	pidNext, pidLast int64 // the reserved block [pidNext, pidLast)
+
+	ready     atomic.Bool
+	runCancel context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// partition is an open partition log with its single-node high watermark
+// bookkeeping.
+type partition struct {
+	log  *storage.Log
+	hwMu sync.Mutex // makes "read log end, move HW" atomic among appenders
+}
+
+// New opens the data directory, replays the metadata log, opens every
+// partition and binds the listener, so Addr is known before Run.
+func New(cfg Config) (*Broker, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("broker: DataDir is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = ":9092"
+	}
+	if err := ValidateBrokerSettings(cfg.Settings); err != nil {
+		return nil, fmt.Errorf("broker settings: %w", err)
+	}
+	b := &Broker{
+		cfg:   cfg,
+		log:   cfg.Logger,
+		dir:   filepath.Join(cfg.DataDir, "kafka"),
+		parts: map[storage.TopicPartition]*partition{},
+		state: metadata.New(),
+	}
+	if err := os.MkdirAll(b.dir, 0o755); err != nil {
+		return nil, err
+	}
+	var err error
+	if b.clusterID, err = b.loadMetaProperties(); err != nil {
+		return nil, err
+	}
+	ml, recs, err := metadata.OpenLog(filepath.Join(b.dir, "metadata", "metadata.log"))
+	if err != nil {
+		return nil, fmt.Errorf("metadata log: %w", err)
+	}
+	b.metaLog = ml
+	for i, r := range recs {
+		if err := b.state.Apply(r); err != nil {
+			ml.Close()
+			return nil, fmt.Errorf("metadata record %d does not apply: %w", i, err)
+		}
+	}
+	b.pidNext = b.state.NextProducerID()
+	b.pidLast = b.pidNext
+	b.store, err = storage.Open(storage.ManagerConfig{
+		Dir:                    b.logsDir(),
+		Logger:                 b.log,
+		RetentionCheckInterval: time.Duration(b.brokerInt("log.retention.check.interval.ms")) * time.Millisecond,
+		CleanerBackoff:         time.Duration(b.brokerInt("log.cleaner.backoff.ms")) * time.Millisecond,
+	})
+	if err != nil {
+		ml.Close()
+		return nil, err
+	}
+	if err := b.openPartitions(); err != nil {
+		b.store.Close()
+		ml.Close()
+		return nil, err
+	}
+	b.ln, err = net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		b.store.Close()
+		ml.Close()
+		return nil, fmt.Errorf("kafka listener: %w", err)
+	}
+	if err := b.setAdvertised(); err != nil {
+		b.ln.Close()
+		b.store.Close()
+		ml.Close()
+		return nil, err
+	}
+	if b.metrics, err = kafka.NewMetrics(cfg.Registerer); err == nil && cfg.Registerer != nil {
+		err = cfg.Registerer.Register(&logCollector{b: b})
+	}
+	if err != nil {
+		b.ln.Close()
+		b.store.Close()
+		ml.Close()
+		return nil, fmt.Errorf("broker metrics: %w", err)
+	}
+	b.srv = kafka.NewServer(b.ln, b, kafka.ServerConfig{
+		Logger:            b.log,
+		MaxRequestBytes:   int32(b.brokerInt("socket.request.max.bytes")),
+		FetchSessionSlots: int(b.brokerInt("max.incremental.fetch.session.cache.slots")),
+		Metrics:           b.metrics,
+	})
+	if err := b.newCoordinator(); err != nil {
+		b.ln.Close()
+		b.store.Close()
+		ml.Close()
+		return nil, err
+	}
+	// Groups and committed offsets come back before the first request.
+	if err := b.groups.Load(context.Background()); err != nil {
+		b.ln.Close()
+		b.store.Close()
+		ml.Close()
+		return nil, fmt.Errorf("loading consumer groups: %w", err)
+	}
+	return b, nil
+}
+
+// openPartitions opens the log of every partition in the metadata and
+// removes partition directories of topics that no longer exist (a deletion
+// interrupted by a crash).
+func (b *Broker) openPartitions() error {
+	want := map[storage.TopicPartition]bool{}
+	for _, t := range b.state.Topics() {
+		cfg := b.logConfig(t)
+		for _, p := range t.Partitions {
+			tp := storage.TopicPartition{Topic: t.Name, Partition: p.ID}
+			want[tp] = true
+			if err := b.openPartitionLocked(tp, cfg); err != nil {
+				return err
+			}
+		}
+	}
+	onDisk, err := b.store.OnDisk()
+	if err != nil {
+		return err
+	}
+	for _, tp := range onDisk {
+		if !want[tp] {
+			b.log.Info("removing data of a deleted partition", "topic", tp.Topic, "partition", tp.Partition)
+			if err := b.store.DeletePartition(tp.Topic, tp.Partition); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (b *Broker) openPartitionLocked(tp storage.TopicPartition, cfg storage.LogConfig) error {
+	l, err := b.store.OpenPartition(tp.Topic, tp.Partition, cfg)
+	if err != nil {
+		return fmt.Errorf("opening %s-%d: %w", tp.Topic, tp.Partition, err)
+	}
+	// Single node: everything in the log is replicated to all (one) replicas.
+	l.SetHighWatermark(l.LogEndOffset())
+	b.parts[tp] = &partition{log: l}
+	return nil
+}
+
+func (b *Broker) loadMetaProperties() (string, error) {
+	path := filepath.Join(b.dir, "meta.properties")
+	data, err := os.ReadFile(path)
+	if err == nil {
+		props := map[string]string{}
+		for _, line := range strings.Split(string(data), "\n") {
+			if k, v, ok := strings.Cut(strings.TrimSpace(line), "="); ok {
+				props[k] = v
+			}
+		}
+		if props["node.id"] != strconv.Itoa(int(b.cfg.NodeID)) {
+			return "", fmt.Errorf("data dir %s belongs to node %s, not %d", b.cfg.DataDir, props["node.id"], b.cfg.NodeID)
+		}
+		if props["cluster.id"] == "" {
+			return "", fmt.Errorf("%s has no cluster.id", path)
+		}
+		return props["cluster.id"], nil
+	}
+	if !os.IsNotExist(err) {
+		return "", err
+	}
+	var id [16]byte
+	rand.Read(id[:])
+	cid := base64.RawURLEncoding.EncodeToString(id[:])
+	content := fmt.Sprintf("version=1\ncluster.id=%s\nnode.id=%d\n", cid, b.cfg.NodeID)
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return "", err
+	}
+	if _, err := f.WriteString(content); err != nil {
+		f.Close()
+		return "", err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return "", err
+	}
+	f.Close()
+	if err := os.Rename(tmp, path); err != nil {
+		return "", err
+	}
+	return cid, nil
+}
+
+// logsDir is log.dirs (the first, as one node has one log directory) or
+// <data_dir>/kafka/logs.
+func (b *Broker) logsDir() string {
+	if v := strings.TrimSpace(b.cfg.Settings["log.dirs"]); v != "" {
+		first, _, _ := strings.Cut(v, ",")
+		return strings.TrimSpace(first)
+	}
+	return filepath.Join(b.dir, "logs")
+}
+
+func (b *Broker) setAdvertised() error {
+	adv := b.cfg.AdvertisedAddr
+	if adv == "" {
+		adv = b.setting("advertised.listeners")
+		if i := strings.Index(adv, "://"); i >= 0 {
+			adv = adv[i+3:]
+		}
+		adv, _, _ = strings.Cut(adv, ",")
+	}
+	bound := b.ln.Addr().(*net.TCPAddr)
+	host, port := "", bound.Port
+	if adv != "" {
+		h, p, err := net.SplitHostPort(adv)
+		if err != nil {
+			return fmt.Errorf("advertised address %q: %w", adv, err)
+		}
+		host = h
+		if p != "" && p != "0" {
+			if port, err = strconv.Atoi(p); err != nil {
+				return fmt.Errorf("advertised address %q: %w", adv, err)
+			}
+		}
+	}
+	if host == "" {
+		if bound.IP.IsUnspecified() {
+			host = "127.0.0.1" // as sluice.yaml documents: set advertised_addr for remote clients
+		} else {
+			host = bound.IP.String()
+		}
+	}
+	b.advHost, b.advPort = host, int32(port)
+	return nil
+}
+
+// Addr is the address the Kafka listener is bound to.
+func (b *Broker) Addr() net.Addr { return b.ln.Addr() }
+
+// Run serves the Kafka protocol and runs the storage background work
+// (retention, compaction, time-based flushes) until ctx ends or Close.
+func (b *Broker) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	b.mu.Lock()
+	b.runCancel = cancel
+	b.mu.Unlock()
+	errc := make(chan error, 3)
+	b.wg.Add(3)
+	go func() {
+		defer b.wg.Done()
+		if err := b.groups.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			errc <- fmt.Errorf("group coordinator: %w", err)
+		}
+	}()
+	go func() {
+		defer b.wg.Done()
+		if err := b.store.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			errc <- fmt.Errorf("storage: %w", err)
+		}
+	}()
+	go func() {
+		defer b.wg.Done()
+		if err := b.srv.Serve(ctx); err != nil && ctx.Err() == nil {
+			errc <- fmt.Errorf("kafka server: %w", err)
+		}
+	}()
+	b.ready.Store(true)
+	b.log.Info("kafka listener serving", "addr", b.ln.Addr().String(), "advertised", net.JoinHostPort(b.advHost, strconv.Itoa(int(b.advPort))), "cluster_id", b.clusterID, "node_id", b.cfg.NodeID)
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	b.ready.Store(false)
+	cancel()
+	b.wg.Wait()
+	return err
+}
+
+// Ready reports nil once the broker serves requests.
+func (b *Broker) Ready() error {
+	if !b.ready.Load() {
+		return errors.New("broker not serving")
+	}
+	return nil
+}
+
+// Close stops Run (if running), closes the listener, every connection, the
+// partition logs and the metadata log.
+func (b *Broker) Close() error {
+	b.closeOnce.Do(func() {
+		b.ready.Store(false)
+		b.mu.Lock()
+		cancel := b.runCancel
+		b.mu.Unlock()
+		if cancel != nil {
+			cancel()
+		}
+		b.srv.Close()
+		b.wg.Wait()
+		b.closeErr = errors.Join(b.store.Close(), b.metaLog.Close())
+	})
+	return b.closeErr
+}
+
+// closeConnections cuts every client connection (tests).
+func (b *Broker) closeConnections() { b.srv.CloseConns() }
+
+// RegisterAPIs adds API handlers implemented outside broker/kafka (the group
+// coordinator's); call it before Run. ApiVersions advertises them too.
+func (b *Broker) RegisterAPIs(apis ...kafka.ExtraAPI) error {
+	if b.ready.Load() {
+		return errors.New("broker: RegisterAPIs after Run")
+	}
+	b.srv.AddAPIs(apis...)
+	return nil
+}

@@ -1,0 +1,75 @@
+package kafka
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/broker/metadata"
+	"github.com/sluicehq/sluice/broker/storage"
+)
+
+// Backend is what the protocol handlers need from the broker. Errors carry a
+// *kerr.Error (test with errors.As) that becomes the client's error code;
+// anything else is UNKNOWN_SERVER_ERROR.
+type Backend interface {
+	NodeID() int32
+	ClusterID() string
+	// Advertised is the host and port published in Metadata.
+	Advertised() (host string, port int32)
+	Rack() *string
+
+	// Topics, Topic and TopicByID read the metadata; the returned topics are
+	// immutable snapshots.
+	Topics() []*metadata.Topic
+	Topic(name string) (*metadata.Topic, bool)
+	TopicByID(id [16]byte) (*metadata.Topic, bool)
+	AutoCreateTopics() bool
+	DefaultPartitions() int32
+	DefaultReplicationFactor() int16
+
+	CreateTopic(ctx context.Context, req CreateTopic) (*metadata.Topic, error)
+	DeleteTopic(ctx context.Context, name string) error
+	CreatePartitions(ctx context.Context, topic string, count int32, assignment [][]int32, validateOnly bool) error
+
+	// Log is the open log of a partition this node leads, or nil.
+	Log(topic string, partition int32) *storage.Log
+	// Append appends producer batches to a partition as its leader and
+	// advances the high watermark as replication allows.
+	Append(topic string, partition int32, batches []byte) (storage.AppendResult, error)
+
+	AllocateProducerID(ctx context.Context) (int64, error)
+
+	// DescribeConfigs returns the configs of a topic or broker (keys nil: all).
+	DescribeConfigs(typ kmsg.ConfigResourceType, name string, keys []string, synonyms, docs bool) ([]kmsg.DescribeConfigsResponseResourceConfig, error)
+	AlterConfigs(ctx context.Context, typ kmsg.ConfigResourceType, name string, changes []ConfigChange, incremental, validateOnly bool) error
+	// LogDir is the directory holding the partition logs.
+	LogDir() string
+}
+
+// CreateTopic is one topic of a CreateTopics request. Partitions and
+// ReplicationFactor are -1 for the broker defaults or when Assignment is set.
+type CreateTopic struct {
+	Name              string
+	Partitions        int32
+	ReplicationFactor int16
+	Assignment        [][]int32 // replicas by partition id
+	Configs           map[string]*string
+	ValidateOnly      bool
+}
+
+// Config change operations (IncrementalAlterConfigs' op codes; legacy
+// AlterConfigs uses OpSet for every entry).
+const (
+	OpSet      = int8(kmsg.IncrementalAlterConfigOpSet)
+	OpDelete   = int8(kmsg.IncrementalAlterConfigOpDelete)
+	OpAppend   = int8(kmsg.IncrementalAlterConfigOpAppend)
+	OpSubtract = int8(kmsg.IncrementalAlterConfigOpSubtract)
+)
+
+// ConfigChange is one config entry of AlterConfigs or IncrementalAlterConfigs.
+type ConfigChange struct {
+	Name  string
+	Value *string
+	Op    int8
+}

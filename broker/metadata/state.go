@@ -1,0 +1,207 @@
+// Package metadata is the broker's cluster metadata state machine: topics
+// (name, topic ID, partitions, replica assignment, configs) and producer-id
+// blocks, changed only by applying Records.
+//
+// The State does no I/O, starts no goroutine and reads no clock: the same
+// sequence of Records always yields the same State, which is what lets the
+// record log become a Raft log later (KRaft's role). The broker owns the
+// edges: it generates topic IDs, validates requests, persists each Record
+// with Log before applying it, and replays the Log on start.
+package metadata
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// Partition is one partition of a topic.
+type Partition struct {
+	ID          int32   `json:"id"`
+	Replicas    []int32 `json:"replicas"`
+	Leader      int32   `json:"leader"`
+	LeaderEpoch int32   `json:"leader_epoch"`
+}
+
+// Topic is a topic as the state machine knows it. A *Topic handed out by
+// State is never modified afterwards (Apply replaces, never mutates), so
+// readers may keep it without locks.
+type Topic struct {
+	Name       string            `json:"name"`
+	ID         [16]byte          `json:"id"`
+	Partitions []Partition       `json:"partitions"`
+	Configs    map[string]string `json:"configs,omitempty"` // only the topic's overrides
+}
+
+// Record types.
+const (
+	CreateTopic      = "create_topic"
+	DeleteTopic      = "delete_topic"
+	CreatePartitions = "create_partitions"
+	SetTopicConfigs  = "set_topic_configs"
+	SetBrokerConfigs = "set_broker_configs"
+	ProducerIDs      = "producer_ids"
+)
+
+// Record is one change to the state. Fields used depend on Type:
+//
+//	create_topic: Topic, TopicID, Partitions, Configs
+//	delete_topic: Topic
+//	create_partitions: Topic, Partitions (the new ones only)
+//	set_topic_configs: Topic, Configs (replaces all overrides)
+//	set_broker_configs: Configs (replaces all dynamic broker configs)
+//	producer_ids: NextProducerID (first id not yet handed out after this block)
+type Record struct {
+	Type           string            `json:"type"`
+	Topic          string            `json:"topic,omitempty"`
+	TopicID        [16]byte          `json:"topic_id,omitzero"`
+	Partitions     []Partition       `json:"partitions,omitempty"`
+	Configs        map[string]string `json:"configs,omitempty"`
+	NextProducerID int64             `json:"next_producer_id,omitempty"`
+}
+
+// State is the metadata. The zero value is not ready; use New.
+type State struct {
+	topics         map[string]*Topic
+	byID           map[[16]byte]string
+	brokerConfigs  map[string]string
+	nextProducerID int64
+	applied        int64
+}
+
+// New returns an empty State.
+func New() *State {
+	return &State{topics: map[string]*Topic{}, byID: map[[16]byte]string{}, brokerConfigs: map[string]string{}}
+}
+
+// Applied is the number of records applied.
+func (s *State) Applied() int64 { return s.applied }
+
+// Topic returns the topic by name.
+func (s *State) Topic(name string) (*Topic, bool) {
+	t, ok := s.topics[name]
+	return t, ok
+}
+
+// TopicByID returns the topic by ID.
+func (s *State) TopicByID(id [16]byte) (*Topic, bool) {
+	n, ok := s.byID[id]
+	if !ok {
+		return nil, false
+	}
+	return s.topics[n], true
+}
+
+// Topics returns every topic sorted by name.
+func (s *State) Topics() []*Topic {
+	out := make([]*Topic, 0, len(s.topics))
+	for _, t := range s.topics {
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// BrokerConfigs returns a copy of the dynamic broker configs.
+func (s *State) BrokerConfigs() map[string]string { return maps.Clone(s.brokerConfigs) }
+
+// NextProducerID is the first producer id not yet reserved.
+func (s *State) NextProducerID() int64 { return s.nextProducerID }
+
+// Check reports whether r would apply, without changing the state.
+func (s *State) Check(r Record) error {
+	switch r.Type {
+	case CreateTopic:
+		if r.Topic == "" {
+			return fmt.Errorf("%w: empty topic name", kerr.InvalidTopicException)
+		}
+		if _, ok := s.topics[r.Topic]; ok {
+			return fmt.Errorf("%w: topic %q already exists", kerr.TopicAlreadyExists, r.Topic)
+		}
+		if _, ok := s.byID[r.TopicID]; ok || r.TopicID == ([16]byte{}) {
+			return fmt.Errorf("%w: topic id in use or zero", kerr.InvalidRequest)
+		}
+		return checkPartitions(r.Partitions, 0)
+	case DeleteTopic, SetTopicConfigs:
+		if _, ok := s.topics[r.Topic]; !ok {
+			return fmt.Errorf("%w: %q", kerr.UnknownTopicOrPartition, r.Topic)
+		}
+	case CreatePartitions:
+		t, ok := s.topics[r.Topic]
+		if !ok {
+			return fmt.Errorf("%w: %q", kerr.UnknownTopicOrPartition, r.Topic)
+		}
+		return checkPartitions(r.Partitions, int32(len(t.Partitions)))
+	case SetBrokerConfigs:
+	case ProducerIDs:
+		if r.NextProducerID < s.nextProducerID {
+			return fmt.Errorf("%w: producer ids must only grow", kerr.InvalidRequest)
+		}
+	default:
+		return fmt.Errorf("%w: unknown metadata record type %q", kerr.InvalidRequest, r.Type)
+	}
+	return nil
+}
+
+func checkPartitions(ps []Partition, first int32) error {
+	if first == 0 && len(ps) == 0 {
+		return fmt.Errorf("%w: a topic needs at least one partition", kerr.InvalidPartitions)
+	}
+	for i, p := range ps {
+		if p.ID != first+int32(i) {
+			return fmt.Errorf("%w: partition ids must be contiguous from %d", kerr.InvalidPartitions, first)
+		}
+		if len(p.Replicas) == 0 {
+			return fmt.Errorf("%w: partition %d has no replicas", kerr.InvalidReplicaAssignment, p.ID)
+		}
+	}
+	return nil
+}
+
+// Apply applies r, or returns why it cannot (leaving the state unchanged).
+func (s *State) Apply(r Record) error {
+	if err := s.Check(r); err != nil {
+		return err
+	}
+	switch r.Type {
+	case CreateTopic:
+		t := &Topic{Name: r.Topic, ID: r.TopicID, Partitions: clonePartitions(r.Partitions), Configs: maps.Clone(r.Configs)}
+		s.topics[t.Name] = t
+		s.byID[t.ID] = t.Name
+	case DeleteTopic:
+		t := s.topics[r.Topic]
+		delete(s.topics, r.Topic)
+		delete(s.byID, t.ID)
+	case CreatePartitions:
+		old := s.topics[r.Topic]
+		t := *old
+		t.Partitions = append(clonePartitions(old.Partitions), clonePartitions(r.Partitions)...)
+		s.topics[r.Topic] = &t
+	case SetTopicConfigs:
+		old := s.topics[r.Topic]
+		t := *old
+		t.Configs = maps.Clone(r.Configs)
+		s.topics[r.Topic] = &t
+	case SetBrokerConfigs:
+		s.brokerConfigs = maps.Clone(r.Configs)
+		if s.brokerConfigs == nil {
+			s.brokerConfigs = map[string]string{}
+		}
+	case ProducerIDs:
+		s.nextProducerID = r.NextProducerID
+	}
+	s.applied++
+	return nil
+}
+
+func clonePartitions(ps []Partition) []Partition {
+	out := make([]Partition, len(ps))
+	for i, p := range ps {
+		p.Replicas = slices.Clone(p.Replicas)
+		out[i] = p
+	}
+	return out
+}
