@@ -31,7 +31,7 @@ lint:
 # Benchmarks print MB/s, records/s and latency percentiles; see docs/benchmarks.md.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s -count 3 ./broker/storage/
-	$(GO) test -run '^$$' -bench . -count 3 ./broker/
+	$(GO) test -run '^$$' -bench . -benchtime 2s -count 3 ./broker/benchmark/
 
 # Long fuzzing sessions, not part of `make test` (which replays the seed corpora).
 fuzz:

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sluicehq/sluice/broker"
 )
 
@@ -41,6 +43,11 @@ func WithSettings(kv map[string]string) BrokerOption {
 // WithDataDir reuses a data directory, to test restarts.
 func WithDataDir(dir string) BrokerOption {
 	return func(c *broker.Config) { c.DataDir = dir }
+}
+
+// WithRegisterer registers the broker's metrics with reg.
+func WithRegisterer(reg prometheus.Registerer) BrokerOption {
+	return func(c *broker.Config) { c.Registerer = reg }
 }
 
 // StartBroker starts a single-node broker on 127.0.0.1 with a kernel-chosen
