@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"sort"
@@ -99,7 +100,8 @@ func topicID(id kadm.TopicID) string {
 	if id == (kadm.TopicID{}) {
 		return ""
 	}
-	return id.String()
+	// Kafka prints topic ids as URL-safe base64 without padding (Uuid.toString).
+	return base64.RawURLEncoding.EncodeToString(id[:])
 }
 
 func topicListCmd(cf *clientFlags) *cobra.Command {
