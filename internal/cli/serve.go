@@ -2,11 +2,15 @@ package cli
 
 import (
 	"context"
+	"fmt"
+	"net"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sluicehq/sluice/internal/buildinfo"
 	"github.com/sluicehq/sluice/internal/obs"
+	"github.com/sluicehq/sluice/schemaregistry"
 )
 
 func init() {
@@ -32,14 +36,31 @@ func init() {
 					return err
 				}
 				defer b.Close()
-				checks := map[string]obs.ReadyCheck{"broker": b.Ready}
+				// The platform parts reach the embedded broker over the Kafka
+				// protocol, exactly as they would reach any other cluster.
+				host, port := b.Advertised()
+				bootstrap := []string{net.JoinHostPort(host, strconv.Itoa(int(port)))}
+				registry, err := schemaregistry.New(schemaregistry.Config{
+					Bootstrap:  bootstrap,
+					Addr:       cfg.Registry.Addr,
+					NoElection: true, // one process: it is the only writer of _schemas
+					Logger:     log.With("component", "schema-registry"),
+					Registerer: reg,
+				})
+				if err != nil {
+					return fmt.Errorf("schema registry: %w", err)
+				}
+				defer registry.Close()
+				log.Info("schema registry listening", "addr", registry.Addr())
+				checks := map[string]obs.ReadyCheck{"broker": b.Ready, "schema-registry": registry.Ready}
 				api, err := newAPIServer(cfg.API.Addr, log, reg, checks)
 				if err != nil {
 					return err
 				}
 				return runAll(cmd.Context(), map[string]func(context.Context) error{
-					"broker":     b.Run,
-					"api server": api.run,
+					"broker":          b.Run,
+					"schema registry": registry.Run,
+					"api server":      api.run,
 				})
 			},
 		}

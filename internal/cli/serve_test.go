@@ -93,7 +93,8 @@ func get(t *testing.T, url string) (int, string) {
 
 func TestServeHealthAndMetrics(t *testing.T) {
 	dir := t.TempDir()
-	api, _, stop := startServe(t, "--data-dir", dir, "--kafka-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0")
+	api, logs, stop := startServe(t, "--data-dir", dir, "--kafka-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0",
+		"--registry-addr", "127.0.0.1:0")
 	if code, body := get(t, "http://"+api+"/healthz"); code != 200 || body != "ok\n" {
 		t.Fatalf("/healthz = %d %q", code, body)
 	}
@@ -111,6 +112,25 @@ func TestServeHealthAndMetrics(t *testing.T) {
 	if code, body := get(t, "http://"+api+"/metrics"); code != 200 || !strings.Contains(body, "go_goroutines") {
 		t.Fatalf("/metrics = %d, missing go_goroutines", code)
 	}
+	// The embedded schema registry registers a schema in _schemas on the
+	// embedded broker and serves it back.
+	m := regexp.MustCompile(`schema registry listening" addr=(\S+)`).FindStringSubmatch(logs.String())
+	if m == nil {
+		t.Fatalf("registry address not logged:\n%s", logs.String())
+	}
+	resp, err := http.Post("http://"+m[1]+"/subjects/s-value/versions", "application/vnd.schemaregistry.v1+json",
+		strings.NewReader(`{"schema":"{\"type\":\"string\"}"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"id":1`) {
+		t.Fatalf("register: %d %s", resp.StatusCode, body)
+	}
+	if code, body := get(t, "http://"+m[1]+"/schemas/ids/1"); code != 200 || !strings.Contains(body, `"schema":"\"string\""`) {
+		t.Fatalf("get schema: %d %s", code, body)
+	}
 	if code := stop(); code != 0 {
 		t.Fatalf("serve exit code %d", code)
 	}
@@ -125,7 +145,7 @@ func TestServeConfigFileAndFlagPrecedence(t *testing.T) {
 		t.Fatal(err)
 	}
 	// --api-addr overrides the file's unusable port 1.
-	_, logs, stop := startServe(t, "--config", cfgPath, "--api-addr", "127.0.0.1:0")
+	_, logs, stop := startServe(t, "--config", cfgPath, "--api-addr", "127.0.0.1:0", "--registry-addr", "127.0.0.1:0")
 	if !strings.Contains(logs.String(), "data_dir="+filepath.Join(dir, "from-file")) {
 		t.Fatalf("data dir from the file not used:\n%s", logs.String())
 	}
