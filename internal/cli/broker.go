@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sluicehq/sluice/broker"
-	"github.com/sluicehq/sluice/internal/buildinfo"
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/obs"
 )
@@ -24,16 +23,11 @@ func init() {
 			Short: "Run the Kafka-compatible broker alone (Kafka protocol plus metrics and health on the API port)",
 			Args:  cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
-				cfg, err := flags.load(cmd)
+				cfg, log, reg, err := flags.start(cmd, "sluice broker")
 				if err != nil {
 					return err
 				}
-				log, err := obs.NewLogger(cmd.ErrOrStderr(), cfg.Log.Level, cfg.Log.Format)
-				if err != nil {
-					return err
-				}
-				log.Info("starting sluice broker", "version", buildinfo.String(), "data_dir", cfg.DataDir)
-				reg := obs.NewRegistry()
+				log.Info("data directory", "data_dir", cfg.DataDir)
 				b, err := newBroker(cfg, log, reg)
 				if err != nil {
 					return err

@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/sluicehq/sluice/internal/buildinfo"
 	"github.com/sluicehq/sluice/internal/kclient"
 	"github.com/sluicehq/sluice/internal/obs"
 	"github.com/sluicehq/sluice/schemaregistry"
@@ -38,11 +37,7 @@ func init() {
 				"followers forward writes to it.",
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
-				cfg, err := flags.load(cmd)
-				if err != nil {
-					return err
-				}
-				log, err := obs.NewLogger(cmd.ErrOrStderr(), cfg.Log.Level, cfg.Log.Format)
+				cfg, log, metrics, err := flags.start(cmd, "sluice schema registry")
 				if err != nil {
 					return err
 				}
@@ -50,8 +45,7 @@ func init() {
 				if err != nil {
 					return err
 				}
-				log.Info("starting sluice schema registry", "version", buildinfo.String(), "bootstrap", seeds)
-				metrics := obs.NewRegistry()
+				log.Info("kafka bootstrap", "bootstrap", seeds)
 				eligible := !rf.follower
 				reg, err := schemaregistry.New(schemaregistry.Config{
 					Bootstrap:            seeds,

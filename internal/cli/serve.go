@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/sluicehq/sluice/internal/buildinfo"
 	"github.com/sluicehq/sluice/internal/obs"
 	"github.com/sluicehq/sluice/schemaregistry"
 )
@@ -21,16 +20,11 @@ func init() {
 			Short: "Run every part of Sluice in one process (data under ./data)",
 			Args:  cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
-				cfg, err := flags.load(cmd)
+				cfg, log, reg, err := flags.start(cmd, "sluice")
 				if err != nil {
 					return err
 				}
-				log, err := obs.NewLogger(cmd.ErrOrStderr(), cfg.Log.Level, cfg.Log.Format)
-				if err != nil {
-					return err
-				}
-				log.Info("starting sluice", "version", buildinfo.String(), "data_dir", cfg.DataDir)
-				reg := obs.NewRegistry()
+				log.Info("data directory", "data_dir", cfg.DataDir)
 				b, err := newBroker(cfg, log, reg)
 				if err != nil {
 					return err

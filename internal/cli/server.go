@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
+	"github.com/sluicehq/sluice/internal/buildinfo"
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/obs"
 )
@@ -59,6 +60,21 @@ func (f *serverFlags) load(cmd *cobra.Command) (config.Config, error) {
 	set("api-addr", &cfg.API.Addr, f.apiAddr)
 	set("log-level", &cfg.Log.Level, f.logLevel)
 	return cfg, nil
+}
+
+// start is how every server command begins: load the configuration, build
+// the logger and the metrics registry, and log which part starts.
+func (f *serverFlags) start(cmd *cobra.Command, part string, attrs ...any) (config.Config, *slog.Logger, *prometheus.Registry, error) {
+	cfg, err := f.load(cmd)
+	if err != nil {
+		return cfg, nil, nil, err
+	}
+	log, err := obs.NewLogger(cmd.ErrOrStderr(), cfg.Log.Level, cfg.Log.Format)
+	if err != nil {
+		return cfg, nil, nil, err
+	}
+	log.Info("starting "+part, append([]any{"version", buildinfo.String()}, attrs...)...)
+	return cfg, log, obs.NewRegistry(), nil
 }
 
 // apiServer is the Sluice API HTTP server (:8080): metrics, health, and later
