@@ -13,11 +13,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
-	"gopkg.in/yaml.v3"
 )
 
 // defaultRegistry is where schema commands look for the registry unless told.
@@ -231,8 +229,8 @@ func schemaRegisterCmd(f *schemaFlags) *cobra.Command {
 				return err
 			}
 			out := map[string]any{"subject": args[0], "id": res.ID, "version": v["version"]}
-			return schemaRender(cmd.OutOrStdout(), f.output, out, func() *schemaTable {
-				t := &schemaTable{header: []string{"SUBJECT", "VERSION", "ID"}}
+			return schemaRender(cmd.OutOrStdout(), f.output, out, func() *table {
+				t := &table{header: []string{"SUBJECT", "VERSION", "ID"}}
 				t.add(args[0], fmt.Sprint(v["version"]), strconv.Itoa(res.ID))
 				return t
 			})
@@ -276,9 +274,9 @@ func schemaGetCmd(f *schemaFlags) *cobra.Command {
 			if _, ok := out["schemaType"]; !ok {
 				out["schemaType"] = "AVRO"
 			}
-			return schemaRender(cmd.OutOrStdout(), f.output, out, func() *schemaTable {
-				t := &schemaTable{header: []string{"SUBJECT", "VERSION", "ID", "TYPE", "SCHEMA"}}
-				t.add(schemaDash(str(out["subject"])), schemaDash(str(out["version"])), str(out["id"]), str(out["schemaType"]), str(out["schema"]))
+			return schemaRender(cmd.OutOrStdout(), f.output, out, func() *table {
+				t := &table{header: []string{"SUBJECT", "VERSION", "ID", "TYPE", "SCHEMA"}}
+				t.add(orDash(str(out["subject"])), orDash(str(out["version"])), str(out["id"]), str(out["schemaType"]), str(out["schema"]))
 				return t
 			})
 		},
@@ -322,8 +320,8 @@ func schemaListCmd(f *schemaFlags) *cobra.Command {
 				if err := c.call(cmd.Context(), "GET", schemaPath("subjects", args[0], "versions"), q, nil, &versions); err != nil {
 					return err
 				}
-				return schemaRender(cmd.OutOrStdout(), f.output, versions, func() *schemaTable {
-					t := &schemaTable{header: []string{"VERSION"}}
+				return schemaRender(cmd.OutOrStdout(), f.output, versions, func() *table {
+					t := &table{header: []string{"VERSION"}}
 					for _, v := range versions {
 						t.add(strconv.Itoa(v))
 					}
@@ -366,8 +364,8 @@ func schemaListCmd(f *schemaFlags) *cobra.Command {
 				rows = append(rows, *r)
 			}
 			sort.Slice(rows, func(i, j int) bool { return rows[i].Subject < rows[j].Subject })
-			return schemaRender(cmd.OutOrStdout(), f.output, rows, func() *schemaTable {
-				t := &schemaTable{header: []string{"SUBJECT", "VERSIONS", "LATEST", "ID", "TYPE"}}
+			return schemaRender(cmd.OutOrStdout(), f.output, rows, func() *table {
+				t := &table{header: []string{"SUBJECT", "VERSIONS", "LATEST", "ID", "TYPE"}}
 				for _, r := range rows {
 					t.add(r.Subject, strconv.Itoa(r.Versions), strconv.Itoa(r.Latest), strconv.Itoa(r.ID), r.Type)
 				}
@@ -407,8 +405,8 @@ func schemaDeleteCmd(f *schemaFlags) *cobra.Command {
 				return err
 			}
 			out := map[string]any{"subject": args[0], "deletedVersions": deleted, "permanent": permanent}
-			return schemaRender(cmd.OutOrStdout(), f.output, out, func() *schemaTable {
-				t := &schemaTable{header: []string{"SUBJECT", "DELETED VERSIONS", "PERMANENT"}}
+			return schemaRender(cmd.OutOrStdout(), f.output, out, func() *table {
+				t := &table{header: []string{"SUBJECT", "DELETED VERSIONS", "PERMANENT"}}
 				t.add(args[0], strings.Trim(fmt.Sprint(deleted), "[]"), strconv.FormatBool(permanent))
 				return t
 			})
@@ -451,8 +449,8 @@ func schemaCheckCmd(f *schemaFlags) *cobra.Command {
 			if err := c.call(cmd.Context(), "POST", path, q, body, &res); err != nil {
 				return err
 			}
-			err = schemaRender(cmd.OutOrStdout(), f.output, res, func() *schemaTable {
-				t := &schemaTable{header: []string{"COMPATIBLE", "MESSAGE"}}
+			err = schemaRender(cmd.OutOrStdout(), f.output, res, func() *table {
+				t := &table{header: []string{"COMPATIBLE", "MESSAGE"}}
 				if len(res.Messages) == 0 {
 					t.add(strconv.FormatBool(res.IsCompatible), "-")
 				}
@@ -510,10 +508,10 @@ func schemaConfigCmd(f *schemaFlags) *cobra.Command {
 			if level == "" {
 				level = str(out["compatibility"])
 			}
-			res := map[string]any{"subject": schemaDash(strings.Join(args, "")), "compatibilityLevel": level}
-			return schemaRender(cmd.OutOrStdout(), f.output, res, func() *schemaTable {
-				t := &schemaTable{header: []string{"SUBJECT", "COMPATIBILITY"}}
-				t.add(schemaDash(strings.Join(args, "")), level)
+			res := map[string]any{"subject": orDash(strings.Join(args, "")), "compatibilityLevel": level}
+			return schemaRender(cmd.OutOrStdout(), f.output, res, func() *table {
+				t := &table{header: []string{"SUBJECT", "COMPATIBILITY"}}
+				t.add(orDash(strings.Join(args, "")), level)
 				return t
 			})
 		},
@@ -560,10 +558,10 @@ func schemaModeCmd(f *schemaFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res := map[string]any{"subject": schemaDash(strings.Join(args, "")), "mode": out.Mode}
-			return schemaRender(cmd.OutOrStdout(), f.output, res, func() *schemaTable {
-				t := &schemaTable{header: []string{"SUBJECT", "MODE"}}
-				t.add(schemaDash(strings.Join(args, "")), out.Mode)
+			res := map[string]any{"subject": orDash(strings.Join(args, "")), "mode": out.Mode}
+			return schemaRender(cmd.OutOrStdout(), f.output, res, func() *table {
+				t := &table{header: []string{"SUBJECT", "MODE"}}
+				t.add(orDash(strings.Join(args, "")), out.Mode)
 				return t
 			})
 		},
@@ -574,24 +572,14 @@ func schemaModeCmd(f *schemaFlags) *cobra.Command {
 	return cmd
 }
 
-// schemaTable is rows printed as aligned columns.
-type schemaTable struct {
-	header []string
-	rows   [][]string
-}
-
-func (t *schemaTable) add(cells ...string) { t.rows = append(t.rows, cells) }
-
-// schemaRender writes v as JSON or YAML, or the table tab builds. v is
-// plain data decoded from the registry, so both carry the API's names.
-func schemaRender(w io.Writer, format string, v any, tab func() *schemaTable) error {
+// schemaRender writes v as JSON or YAML, or the table tab builds. v is plain
+// data decoded from the registry; YAML goes through JSON so both show the
+// API's own field names.
+func schemaRender(w io.Writer, format string, v any, tab func() *table) error {
 	switch format {
-	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(v)
-	case "yaml":
-		// Through JSON, so YAML shows the same field names.
+	case outputJSON:
+		return render(w, format, v)
+	case outputYAML:
 		b, err := json.Marshal(v)
 		if err != nil {
 			return err
@@ -600,25 +588,7 @@ func schemaRender(w io.Writer, format string, v any, tab func() *schemaTable) er
 		if err := json.Unmarshal(b, &plain); err != nil {
 			return err
 		}
-		enc := yaml.NewEncoder(w)
-		enc.SetIndent(2)
-		if err := enc.Encode(plain); err != nil {
-			return err
-		}
-		return enc.Close()
+		return render(w, format, plain)
 	}
-	t := tab()
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(t.header, "\t"))
-	for _, r := range t.rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
-	}
-	return tw.Flush()
-}
-
-func schemaDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
+	return render(w, format, v, tab())
 }
