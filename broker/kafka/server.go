@@ -203,8 +203,8 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 		if _, err := nc.Write(out); err != nil {
 			return
 		}
-		if cap(out) > 1<<20 {
-			out = nil // do not pin a large fetch response's buffer
+		if cap(out) > 8<<20 {
+			out = nil // do not pin a very large fetch response's buffer
 		}
 	}
 }
@@ -285,6 +285,11 @@ func skipTags(b []byte) ([]byte, error) {
 // frameResponse appends the size, header and body of resp to dst.
 func (s *Server) frameResponse(dst []byte, rc *reqCtx, resp kmsg.Response) []byte {
 	resp.SetVersion(rc.version)
+	// A fetch response is mostly record bytes: size the buffer once rather
+	// than let append double it (and copy the records) several times over.
+	if est := sizeHint(resp); cap(dst) < est {
+		dst = make([]byte, 0, est)
+	}
 	dst = append(dst, 0, 0, 0, 0)
 	dst = binary.BigEndian.AppendUint32(dst, uint32(rc.corr))
 	// ApiVersions responses always use header v0 so any client can read them.
@@ -294,4 +299,23 @@ func (s *Server) frameResponse(dst []byte, rc *reqCtx, resp kmsg.Response) []byt
 	dst = resp.AppendTo(dst)
 	binary.BigEndian.PutUint32(dst, uint32(len(dst)-4))
 	return dst
+}
+
+// sizeHint estimates the encoded size of resp: exact enough for the record
+// bytes that dominate fetch responses, zero (no hint) for other responses.
+func sizeHint(resp kmsg.Response) int {
+	f, ok := resp.(*kmsg.FetchResponse)
+	if !ok {
+		return 0
+	}
+	n := 64
+	for i := range f.Topics {
+		t := &f.Topics[i]
+		n += 32 + len(t.Topic)
+		for j := range t.Partitions {
+			p := &t.Partitions[j]
+			n += 64 + len(p.RecordBatches) + 32*len(p.AbortedTransactions)
+		}
+	}
+	return n
 }
