@@ -32,14 +32,18 @@ lint:
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s -count 3 ./broker/storage/
 	$(GO) test -run '^$$' -bench . -benchtime 2s -count 3 ./broker/benchmark/
+	$(GO) test -run '^$$' -bench . -count 3 ./schemaregistry/
 
 # Long fuzzing sessions, not part of `make test` (which replays the seed corpora).
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzValidate -fuzztime 60s ./broker/record/
 	$(GO) test -run '^$$' -fuzz FuzzRequest -fuzztime 60s ./broker/kafka/
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./broker/metadata/
+	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime 30s ./broker/group/
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./schemaregistry/compat/avro/
 
 soak:
-	SLUICE_SOAK=1 $(GO) test -run Soak -timeout 60m ./...
+	SLUICE_SOAK=1 $(GO) test -run TestSoak -timeout 60m -v ./broker/clienttest/
 
 clean:
 	rm -rf bin
