@@ -175,6 +175,7 @@ func New(cfg Config) (*Broker, error) {
 	b.srv = kafka.NewServer(b.ln, b, kafka.ServerConfig{
 		Logger:            b.log,
 		MaxRequestBytes:   int32(b.brokerInt("socket.request.max.bytes")),
+		IdleTimeout:       idleTimeout(b.brokerInt("connections.max.idle.ms")),
 		FetchSessionSlots: int(b.brokerInt("max.incremental.fetch.session.cache.slots")),
 		Metrics:           b.metrics,
 	})
@@ -405,4 +406,12 @@ func (b *Broker) RegisterAPIs(apis ...kafka.ExtraAPI) error {
 	}
 	b.srv.AddAPIs(apis...)
 	return nil
+}
+
+// idleTimeout maps connections.max.idle.ms to the server's setting (-1: never).
+func idleTimeout(ms int64) time.Duration {
+	if ms < 0 {
+		return -1
+	}
+	return time.Duration(ms) * time.Millisecond
 }

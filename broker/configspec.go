@@ -148,6 +148,7 @@ var BrokerConfigSpecs = []ConfigSpec{
 	{Name: "group.initial.rebalance.delay.ms", Type: tInt, Default: "3000", Validate: intRange(0, maxInt), ReadOnly: true, Doc: "How long the coordinator waits for more members to join a new group before the first rebalance."},
 	{Name: "group.min.session.timeout.ms", Type: tInt, Default: "6000", Validate: intRange(0, maxInt), ReadOnly: true, Doc: "The minimum allowed session timeout for registered consumers."},
 	{Name: "group.max.session.timeout.ms", Type: tInt, Default: "1800000", Validate: intRange(0, maxInt), ReadOnly: true, Doc: "The maximum allowed session timeout for registered consumers."},
+	{Name: "connections.max.idle.ms", Type: tLong, Default: "600000", Validate: intRange(-1, maxLong), ReadOnly: true, Doc: "Idle connections are closed after this many milliseconds without a request; -1 never closes them."},
 	{Name: "socket.request.max.bytes", Type: tInt, Default: "104857600", Validate: intRange(1, maxInt), ReadOnly: true, Doc: "The maximum number of bytes in a socket request; bigger requests close the connection."},
 	{Name: "max.incremental.fetch.session.cache.slots", Type: tInt, Default: "1000", Validate: intRange(0, maxInt), ReadOnly: true, Doc: "The maximum number of incremental fetch sessions kept."},
 	{Name: "transactional.id.expiration.ms", Type: tInt, Default: "604800000", Validate: intRange(1, maxInt), Doc: "How long a transactional or producer id is kept without activity."},

@@ -28,6 +28,9 @@ type ServerConfig struct {
 	FetchSessionSlots int
 	Metrics           *Metrics // nil: none
 	Extra             []ExtraAPI
+	// IdleTimeout is connections.max.idle.ms: a connection that sends no
+	// request for this long is closed. 0 means Kafka's 10 minutes; negative, never.
+	IdleTimeout time.Duration
 }
 
 // Server serves the Kafka protocol on a listener.
@@ -36,6 +39,7 @@ type Server struct {
 	b        Backend
 	log      *slog.Logger
 	maxReq   int32
+	idle     time.Duration
 	m        *Metrics
 	extra    map[int16]api
 	sessions *fetchSessions
@@ -54,6 +58,9 @@ func NewServer(ln net.Listener, b Backend, cfg ServerConfig) *Server {
 	if cfg.MaxRequestBytes <= 0 {
 		cfg.MaxRequestBytes = 100 << 20
 	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = 10 * time.Minute
+	}
 	if cfg.FetchSessionSlots <= 0 {
 		cfg.FetchSessionSlots = 1000
 	}
@@ -61,7 +68,7 @@ func NewServer(ln net.Listener, b Backend, cfg ServerConfig) *Server {
 		cfg.Metrics, _ = NewMetrics(nil) // unregistered: cannot fail
 	}
 	s := &Server{
-		ln: ln, b: b, log: cfg.Logger, maxReq: cfg.MaxRequestBytes, m: cfg.Metrics,
+		ln: ln, b: b, log: cfg.Logger, maxReq: cfg.MaxRequestBytes, idle: cfg.IdleTimeout, m: cfg.Metrics,
 		extra:    map[int16]api{},
 		sessions: newFetchSessions(cfg.FetchSessionSlots),
 		conns:    map[net.Conn]struct{}{},
@@ -176,6 +183,11 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 	var sizeBuf [4]byte
 	var out []byte
 	for {
+		if s.idle > 0 {
+			// The deadline covers waiting for the next request and reading
+			// it; a Fetch parked in its handler is not affected.
+			nc.SetReadDeadline(time.Now().Add(s.idle))
+		}
 		if _, err := io.ReadFull(br, sizeBuf[:]); err != nil {
 			return
 		}
