@@ -3,18 +3,13 @@ package streams
 import (
 	"testing"
 
-	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/sluicehq/sluice/internal/testenv"
 )
 
-// startKafka starts an in-process Kafka for one test and returns its
-// bootstrap address. It is the one place tests choose a broker: the rest
-// of the suite only uses the address.
+// startKafka starts a Sluice broker for one test and returns its bootstrap
+// address. It is the one place tests choose a broker: the rest of the suite
+// only uses the address, so it runs against any Kafka.
 func startKafka(t testing.TB) string {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c.ListenAddrs()[0]
+	return testenv.StartBroker(t).Addr
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/obs"
 	"github.com/sluicehq/sluice/schemaregistry"
+	"github.com/sluicehq/sluice/streams"
 )
 
 func init() {
@@ -46,14 +47,29 @@ func init() {
 				}
 				defer registry.Close()
 				log.Info("schema registry listening", "addr", registry.Addr())
-				checks := map[string]obs.ReadyCheck{"broker": b.Ready, "schema-registry": registry.Ready}
+				jobs, err := streams.New(streams.Config{
+					Bootstrap:  bootstrap,
+					Logger:     log.With("component", "streams"),
+					Registerer: reg,
+				})
+				if err != nil {
+					return fmt.Errorf("streams: %w", err)
+				}
+				defer jobs.Close()
+				checks := map[string]obs.ReadyCheck{
+					"broker":          b.Ready,
+					"schema-registry": registry.Ready,
+					"streams":         streamsReady(jobs),
+				}
 				api, err := newAPIServer(cfg.API.Addr, log, reg, checks)
 				if err != nil {
 					return err
 				}
+				api.srv.Handler = streamsRoutes(jobs.Handler(), api.srv.Handler)
 				return runAll(cmd.Context(), map[string]func(context.Context) error{
 					"broker":          b.Run,
 					"schema registry": registry.Run,
+					"streams":         jobs.Run,
 					"api server":      api.run,
 				})
 			},

@@ -3,7 +3,9 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,6 +14,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // lockedBuffer is a bytes.Buffer safe for the server's log writes and the
@@ -131,6 +136,10 @@ func TestServeHealthAndMetrics(t *testing.T) {
 	if code, body := get(t, "http://"+m[1]+"/schemas/ids/1"); code != 200 || !strings.Contains(body, `"schema":"\"string\""`) {
 		t.Fatalf("get schema: %d %s", code, body)
 	}
+	// The stream job API is served on the API port by the embedded engine.
+	if code, body := get(t, "http://"+api+"/api/v1/jobs"); code != 200 {
+		t.Fatalf("GET /api/v1/jobs = %d %s", code, body)
+	}
 	if code := stop(); code != 0 {
 		t.Fatalf("serve exit code %d", code)
 	}
@@ -176,5 +185,75 @@ func TestVersion(t *testing.T) {
 	}
 	if !regexp.MustCompile(`^sluice \S+\n$`).MatchString(out.String()) {
 		t.Fatalf("version output %q", out.String())
+	}
+}
+
+var kafkaAddrRE = regexp.MustCompile(`kafka listener serving" component=broker addr=(\S+)`)
+
+// A stream job applied to `sluice serve`'s API runs on its embedded broker:
+// records in, filtered and mapped records out.
+func TestServeRunsAStreamJob(t *testing.T) {
+	api, logs, _ := startServe(t, "--data-dir", t.TempDir(), "--kafka-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0",
+		"--registry-addr", "127.0.0.1:0")
+	m := kafkaAddrRE.FindStringSubmatch(logs.String())
+	for deadline := time.Now().Add(30 * time.Second); m == nil && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		m = kafkaAddrRE.FindStringSubmatch(logs.String())
+	}
+	if m == nil {
+		t.Fatalf("kafka address not logged:\n%s", logs.String())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(m[1]), kgo.ConsumeTopics("euro-bids"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "bids"); err != nil {
+		t.Fatal(err)
+	}
+	job, err := os.ReadFile("../../examples/streams-filter-map.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post("http://"+api+"/api/v1/jobs", "application/yaml", bytes.NewReader(job))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("apply job: %d %s", resp.StatusCode, body)
+	}
+	// Auction 246 passes the filter (a multiple of 123); auction 7 does not.
+	for _, v := range []string{
+		`{"auction":7,"bidder":1,"price":10,"date_time":1000}`,
+		`{"auction":246,"bidder":2,"price":100,"date_time":2000}`,
+	} {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "bids", Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("no output from the job: %v", err)
+		}
+		var out []string
+		fs.EachRecord(func(r *kgo.Record) { out = append(out, string(r.Value)) })
+		if len(out) == 0 {
+			continue
+		}
+		var got map[string]float64
+		if err := json.Unmarshal([]byte(out[0]), &got); err != nil {
+			t.Fatalf("output %q: %v", out[0], err)
+		}
+		if len(out) != 1 || got["auction"] != 246 || got["bidder"] != 2 || math.Abs(got["price_eur"]-90.8) > 1e-9 {
+			t.Fatalf("job output %v, want the one bid on auction 246 at 90.8 EUR", out)
+		}
+		return
 	}
 }

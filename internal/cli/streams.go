@@ -39,15 +39,7 @@ func init() {
 					return err
 				}
 				defer eng.Close()
-				ready := func() error {
-					select {
-					case <-eng.Ready():
-						return nil
-					default:
-						return fmt.Errorf("reading job definitions")
-					}
-				}
-				api, err := newAPIServer(cfg.API.Addr, log, metrics, map[string]obs.ReadyCheck{"streams": ready})
+				api, err := newAPIServer(cfg.API.Addr, log, metrics, map[string]obs.ReadyCheck{"streams": streamsReady(eng)})
 				if err != nil {
 					return err
 				}
@@ -87,6 +79,19 @@ func init() {
 }
 
 // streamsRoutes sends the job API to jobs and everything else to rest.
+// streamsReady is the readiness check of a streams engine: ready once it
+// has read the job definitions.
+func streamsReady(eng *streams.Engine) obs.ReadyCheck {
+	return func() error {
+		select {
+		case <-eng.Ready():
+			return nil
+		default:
+			return fmt.Errorf("reading job definitions")
+		}
+	}
+}
+
 func streamsRoutes(jobs, rest http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/jobs", jobs)
