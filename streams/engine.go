@@ -171,7 +171,9 @@ func New(cfg Config) (*Engine, error) {
 		}
 		cfg.Run = defaultRun(cfg, log, m)
 	}
-	opts := append([]kgo.Opt{kgo.SeedBrokers(cfg.Bootstrap...), kgo.AllowAutoTopicCreation()}, cfg.ClientOpts...)
+	// No auto-creation: checking that a source topic exists must not create it
+	// on a broker with auto.create.topics.enable; the jobs topic is created explicitly.
+	opts := append([]kgo.Opt{kgo.SeedBrokers(cfg.Bootstrap...)}, cfg.ClientOpts...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("streams: %w", err)
