@@ -189,12 +189,17 @@ func TestJobAPILifecycle(t *testing.T) {
 	if code := a.call(t, "POST", "/api/v1/jobs/nope/pause", "", &apiErr); code != 404 {
 		t.Fatalf("pause missing: %d", code)
 	}
-	// b sees the tombstone.
+	// b sees the tombstone. b's runner is already stopped, so nothing
+	// signals the change: poll, with a deadline.
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if _, ok := b.e.Job("big-bids"); !ok {
 			break
 		}
-		<-b.runs.changed // b's runner state changes are the only events; poll on them
+		if time.Now().After(deadline) {
+			t.Fatal("second instance never saw the job's deletion")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -113,6 +113,8 @@ func TestKcatSmoke(t *testing.T) {
 		}
 	}
 	// kcat commits on close; the committed offsets equal the end offsets.
+	// librdkafka's sticky partitioner may leave a partition empty, and
+	// nothing consumed from it means nothing to commit, as with Kafka.
 	ends, err := adm.ListEndOffsets(ctx, "kc")
 	if err != nil {
 		t.Fatal(err)
@@ -123,6 +125,9 @@ func TestKcatSmoke(t *testing.T) {
 	}
 	ends.Each(func(e kadm.ListedOffset) {
 		c, ok := committed.Lookup("kc", e.Partition)
+		if !ok && e.Offset == 0 {
+			return
+		}
 		if !ok || c.At != e.Offset {
 			t.Errorf("partition %d: committed %+v, end %d", e.Partition, c, e.Offset)
 		}
