@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sluicehq/sluice/connect"
 	"github.com/sluicehq/sluice/internal/obs"
 	"github.com/sluicehq/sluice/schemaregistry"
 	"github.com/sluicehq/sluice/streams"
@@ -56,10 +57,21 @@ func init() {
 					return fmt.Errorf("streams: %w", err)
 				}
 				defer jobs.Close()
+				worker, err := connect.New(connect.Config{
+					Bootstrap:  bootstrap,
+					Addr:       cfg.Connect.Addr,
+					Logger:     log.With("component", "connect"),
+					Registerer: reg,
+				})
+				if err != nil {
+					return fmt.Errorf("connect: %w", err)
+				}
+				defer worker.Close()
 				checks := map[string]obs.ReadyCheck{
 					"broker":          b.Ready,
 					"schema-registry": registry.Ready,
 					"streams":         streamsReady(jobs),
+					"connect":         worker.Ready,
 				}
 				api, err := newAPIServer(cfg.API.Addr, log, reg, checks)
 				if err != nil {
@@ -70,6 +82,7 @@ func init() {
 					"broker":          b.Run,
 					"schema registry": registry.Run,
 					"streams":         jobs.Run,
+					"connect":         worker.Run,
 					"api server":      api.run,
 				})
 			},

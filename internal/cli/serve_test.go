@@ -99,7 +99,7 @@ func get(t *testing.T, url string) (int, string) {
 func TestServeHealthAndMetrics(t *testing.T) {
 	dir := t.TempDir()
 	api, logs, stop := startServe(t, "--data-dir", dir, "--kafka-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0",
-		"--registry-addr", "127.0.0.1:0")
+		"--registry-addr", "127.0.0.1:0", "--connect-addr", "127.0.0.1:0")
 	if code, body := get(t, "http://"+api+"/healthz"); code != 200 || body != "ok\n" {
 		t.Fatalf("/healthz = %d %q", code, body)
 	}
@@ -136,6 +136,15 @@ func TestServeHealthAndMetrics(t *testing.T) {
 	if code, body := get(t, "http://"+m[1]+"/schemas/ids/1"); code != 200 || !strings.Contains(body, `"schema":"\"string\""`) {
 		t.Fatalf("get schema: %d %s", code, body)
 	}
+	// The embedded Connect worker serves the Connect REST API with the
+	// built-in connector plugins.
+	m = regexp.MustCompile(`connect REST API listening" component=connect addr=(\S+)`).FindStringSubmatch(logs.String())
+	if m == nil {
+		t.Fatalf("connect address not logged:\n%s", logs.String())
+	}
+	if code, body := get(t, "http://"+m[1]+"/connector-plugins"); code != 200 || !strings.Contains(body, "FileStreamSink") {
+		t.Fatalf("GET /connector-plugins = %d %s", code, body)
+	}
 	// The stream job API is served on the API port by the embedded engine.
 	if code, body := get(t, "http://"+api+"/api/v1/jobs"); code != 200 {
 		t.Fatalf("GET /api/v1/jobs = %d %s", code, body)
@@ -154,7 +163,7 @@ func TestServeConfigFileAndFlagPrecedence(t *testing.T) {
 		t.Fatal(err)
 	}
 	// --api-addr overrides the file's unusable port 1.
-	_, logs, stop := startServe(t, "--config", cfgPath, "--api-addr", "127.0.0.1:0", "--registry-addr", "127.0.0.1:0")
+	_, logs, stop := startServe(t, "--config", cfgPath, "--api-addr", "127.0.0.1:0", "--registry-addr", "127.0.0.1:0", "--connect-addr", "127.0.0.1:0")
 	if !strings.Contains(logs.String(), "data_dir="+filepath.Join(dir, "from-file")) {
 		t.Fatalf("data dir from the file not used:\n%s", logs.String())
 	}
@@ -194,7 +203,7 @@ var kafkaAddrRE = regexp.MustCompile(`kafka listener serving" component=broker a
 // records in, filtered and mapped records out.
 func TestServeRunsAStreamJob(t *testing.T) {
 	api, logs, _ := startServe(t, "--data-dir", t.TempDir(), "--kafka-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0",
-		"--registry-addr", "127.0.0.1:0")
+		"--registry-addr", "127.0.0.1:0", "--connect-addr", "127.0.0.1:0")
 	m := kafkaAddrRE.FindStringSubmatch(logs.String())
 	for deadline := time.Now().Add(30 * time.Second); m == nil && time.Now().Before(deadline); {
 		time.Sleep(20 * time.Millisecond)

@@ -1,0 +1,440 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/connect/plugin"
+)
+
+// Stages as Kafka Connect names them in __connect.errors.stage.
+const (
+	stageKeyConverter   = "KEY_CONVERTER"
+	stageValueConverter = "VALUE_CONVERTER"
+	stageTransformation = "TRANSFORMATION"
+)
+
+// taskSettings are the runtime's own keys of a connector configuration.
+type taskSettings struct {
+	keyConv, valConv Converter
+	chain            *Chain
+	tolerateAll      bool
+	dlqTopic         string
+	dlqHeaders       bool
+	logErrors        bool
+}
+
+// BuildSettings parses the runtime keys of a connector config (converters,
+// transforms, errors.*); errs maps a key to its problem, for validation.
+func BuildSettings(cfg map[string]string) (taskSettings, map[string]string) {
+	errs := map[string]string{}
+	var s taskSettings
+	conv := func(prefix, def string) Converter {
+		class := cfg[prefix]
+		if strings.TrimSpace(class) == "" {
+			class = def
+		}
+		c, err := NewConverter(class, sub(cfg, prefix+"."))
+		if err != nil {
+			errs[prefix] = err.Error()
+		}
+		return c
+	}
+	s.keyConv = conv("key.converter", JSONConverterClass)
+	s.valConv = conv("value.converter", JSONConverterClass)
+	chain, terrs := BuildChain(cfg)
+	for k, v := range terrs {
+		errs[k] = v
+	}
+	s.chain = chain
+	switch t := strings.TrimSpace(cfg["errors.tolerance"]); t {
+	case "", "none":
+	case "all":
+		s.tolerateAll = true
+	default:
+		errs["errors.tolerance"] = fmt.Sprintf("Invalid value %s for configuration errors.tolerance: String must be one of: none, all", t)
+	}
+	s.dlqTopic = strings.TrimSpace(cfg["errors.deadletterqueue.topic.name"])
+	s.dlqHeaders = strings.EqualFold(strings.TrimSpace(cfg["errors.deadletterqueue.context.headers.enable"]), "true")
+	s.logErrors = strings.EqualFold(strings.TrimSpace(cfg["errors.log.enable"]), "true")
+	return s, errs
+}
+
+func settingsError(errs map[string]string) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	var parts []string
+	for k, v := range errs {
+		parts = append(parts, k+": "+v)
+	}
+	return fmt.Errorf("invalid configuration: %s", strings.Join(parts, "; "))
+}
+
+func (rt *Runtime) newTask(id TaskID, connCfg, taskCfg map[string]string) (taskRunner, error) {
+	s, errs := BuildSettings(connCfg)
+	if err := settingsError(errs); err != nil {
+		return nil, err
+	}
+	p, err := plugin.Lookup(connCfg["connector.class"])
+	if err != nil {
+		return nil, err
+	}
+	switch c := p.New().(type) {
+	case plugin.SourceConnector:
+		return &sourceTask{rt: rt, id: id, s: s, task: c.NewTask(), cfg: taskCfg}, nil
+	case plugin.SinkConnector:
+		st := &sinkTask{rt: rt, id: id, s: s, task: c.NewTask(), cfg: taskCfg, connCfg: connCfg}
+		return st, nil
+	}
+	return nil, fmt.Errorf("class %s is neither a source nor a sink connector", p.Class)
+}
+
+// errorContext is what a failed record carries to the log and the DLQ.
+type errorContext struct {
+	stage string
+	err   error
+	orig  *kgo.Record // the consumed record (sinks)
+}
+
+// handle applies errors.tolerance: it returns the error to fail the task
+// with, or nil when the record is skipped (and maybe sent to the DLQ).
+func (rt *Runtime) handle(ctx context.Context, id TaskID, s taskSettings, ec errorContext) error {
+	rt.metrics.errs.WithLabelValues(id.Connector).Inc()
+	if !s.tolerateAll {
+		return fmt.Errorf("Tolerance exceeded in error handler: stage %s: %w", ec.stage, ec.err)
+	}
+	if s.logErrors {
+		rt.cfg.Log.Warn("connect: record skipped", "task", id.String(), "stage", ec.stage, "err", ec.err)
+	}
+	if s.dlqTopic == "" || ec.orig == nil {
+		return nil
+	}
+	r := &kgo.Record{Topic: s.dlqTopic, Key: ec.orig.Key, Value: ec.orig.Value, Headers: append([]kgo.RecordHeader(nil), ec.orig.Headers...)}
+	if s.dlqHeaders {
+		h := func(k, v string) {
+			r.Headers = append(r.Headers, kgo.RecordHeader{Key: "__connect.errors." + k, Value: []byte(v)})
+		}
+		h("topic", ec.orig.Topic)
+		h("partition", strconv.Itoa(int(ec.orig.Partition)))
+		h("offset", strconv.FormatInt(ec.orig.Offset, 10))
+		h("connector.name", id.Connector)
+		h("task.id", strconv.Itoa(id.Task))
+		h("stage", ec.stage)
+		h("class.name", "sluice")
+		h("exception.class.name", "org.apache.kafka.connect.errors.DataException")
+		h("exception.message", ec.err.Error())
+		h("exception.stacktrace", ec.err.Error())
+	}
+	if err := rt.cfg.Producer.ProduceSync(ctx, r).FirstErr(); err != nil {
+		return fmt.Errorf("writing to dead letter queue %s: %w", s.dlqTopic, err)
+	}
+	rt.metrics.dlq.WithLabelValues(id.Connector).Inc()
+	return nil
+}
+
+type taskContext struct{ offsets map[string]map[string]any }
+
+func (c taskContext) Offset(partition map[string]any) map[string]any {
+	k, _ := json.Marshal(partition)
+	return c.offsets[string(k)]
+}
+
+// sourceTask moves records from a plugin.SourceTask to Kafka.
+type sourceTask struct {
+	rt   *Runtime
+	id   TaskID
+	s    taskSettings
+	task plugin.SourceTask
+	cfg  map[string]string
+}
+
+func (t *sourceTask) run(ctx context.Context) error {
+	offs, err := ReadOffsets(ctx, t.rt.cfg.Seeds, t.rt.cfg.OffsetsTopic, t.id.Connector)
+	if err != nil {
+		return fmt.Errorf("reading source offsets: %w", err)
+	}
+	if err := t.task.Start(taskContext{offs}, t.cfg); err != nil {
+		return err
+	}
+	defer func() {
+		if err := t.task.Stop(); err != nil {
+			t.rt.cfg.Log.Warn("connect: stopping source task", "task", t.id.String(), "err", err)
+		}
+	}()
+	for {
+		recs, err := t.task.Poll(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if len(recs) == 0 {
+			continue
+		}
+		t.rt.metrics.polled.WithLabelValues(t.id.Connector).Add(float64(len(recs)))
+		out := make([]*kgo.Record, 0, len(recs))
+		latest := map[string]*plugin.SourceRecord{}
+		for _, sr := range recs {
+			if sr.SourcePartition != nil {
+				k, _ := json.Marshal(sr.SourcePartition)
+				latest[string(k)] = sr
+			}
+			kr, err := t.convert(sr)
+			if err != nil {
+				if err := t.rt.handle(ctx, t.id, t.s, *err); err != nil {
+					return err
+				}
+				continue
+			}
+			if kr != nil {
+				out = append(out, kr)
+			}
+		}
+		if len(out) > 0 {
+			// At-least-once: offsets are written only after Kafka acknowledged
+			// the records they cover.
+			if err := t.rt.cfg.Producer.ProduceSync(ctx, out...).FirstErr(); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("producing source records: %w", err)
+			}
+		}
+		commitStart := time.Now()
+		if err := t.commitOffsets(ctx, latest); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if len(latest) > 0 {
+			t.rt.metrics.commitLatency.WithLabelValues(t.id.Connector).Observe(time.Since(commitStart).Seconds())
+		}
+		if err := t.task.Commit(); err != nil {
+			t.rt.cfg.Log.Warn("connect: source task commit", "task", t.id.String(), "err", err)
+		}
+	}
+}
+
+func (t *sourceTask) convert(sr *plugin.SourceRecord) (*kgo.Record, *errorContext) {
+	r := &Record{Topic: sr.Topic, Partition: -1, Offset: -1, Key: sr.Key, Value: sr.Value, Headers: sr.Headers, Timestamp: sr.Timestamp}
+	if r.Timestamp.IsZero() {
+		r.Timestamp = time.Now()
+	}
+	r, err := t.s.chain.Apply(r)
+	if err != nil {
+		return nil, &errorContext{stage: stageTransformation, err: err}
+	}
+	if r == nil {
+		return nil, nil
+	}
+	k, err := t.s.keyConv.FromConnect(r.Topic, r.Key)
+	if err != nil {
+		return nil, &errorContext{stage: stageKeyConverter, err: err}
+	}
+	v, err := t.s.valConv.FromConnect(r.Topic, r.Value)
+	if err != nil {
+		return nil, &errorContext{stage: stageValueConverter, err: err}
+	}
+	kr := &kgo.Record{Topic: r.Topic, Key: k, Value: v, Timestamp: r.Timestamp}
+	for _, h := range r.Headers {
+		kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+	}
+	return kr, nil
+}
+
+// commitOffsets writes the latest offset per source partition in Kafka
+// Connect's format: key ["<connector>",{partition}], value {offset}.
+func (t *sourceTask) commitOffsets(ctx context.Context, latest map[string]*plugin.SourceRecord) error {
+	if len(latest) == 0 {
+		return nil
+	}
+	recs := make([]*kgo.Record, 0, len(latest))
+	for _, sr := range latest {
+		k, err := json.Marshal([]any{t.id.Connector, sr.SourcePartition})
+		if err != nil {
+			return err
+		}
+		var v []byte
+		if sr.SourceOffset != nil {
+			if v, err = json.Marshal(sr.SourceOffset); err != nil {
+				return err
+			}
+		}
+		recs = append(recs, &kgo.Record{Topic: t.rt.cfg.OffsetsTopic, Key: k, Value: v})
+	}
+	if err := t.rt.cfg.Producer.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return fmt.Errorf("writing source offsets: %w", err)
+	}
+	return nil
+}
+
+// ReadOffsets reads the offsets topic to its end and returns the latest
+// source offset per partition (keyed by the partition's JSON) of connector.
+func ReadOffsets(ctx context.Context, seeds []string, topic, connector string) (map[string]map[string]any, error) {
+	out := map[string]map[string]any{}
+	err := readTopic(ctx, seeds, topic, func(r *kgo.Record) {
+		var key []json.RawMessage
+		if json.Unmarshal(r.Key, &key) != nil || len(key) != 2 {
+			return
+		}
+		var name string
+		if json.Unmarshal(key[0], &name) != nil || name != connector {
+			return
+		}
+		var part map[string]any
+		if json.Unmarshal(key[1], &part) != nil {
+			return
+		}
+		pk, _ := json.Marshal(part)
+		if r.Value == nil {
+			delete(out, string(pk))
+			return
+		}
+		var off map[string]any
+		if json.Unmarshal(r.Value, &off) == nil {
+			out[string(pk)] = off
+		}
+	})
+	return out, err
+}
+
+// sinkTask moves records from Kafka to a plugin.SinkTask.
+type sinkTask struct {
+	rt      *Runtime
+	id      TaskID
+	s       taskSettings
+	task    plugin.SinkTask
+	cfg     map[string]string
+	connCfg map[string]string
+}
+
+func (t *sinkTask) run(ctx context.Context) error {
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(t.rt.cfg.Seeds...),
+		kgo.ClientID("connector-consumer-" + t.id.String()),
+		kgo.ConsumerGroup("connect-" + t.id.Connector),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(500 * time.Millisecond),
+	}
+	topics := plugin.SplitList(t.connCfg["topics"])
+	if re := strings.TrimSpace(t.connCfg["topics.regex"]); re != "" {
+		if _, err := regexp.Compile(re); err != nil {
+			return fmt.Errorf("topics.regex: %w", err)
+		}
+		opts = append(opts, kgo.ConsumeRegex(), kgo.ConsumeTopics(re))
+	} else if len(topics) > 0 {
+		opts = append(opts, kgo.ConsumeTopics(topics...))
+	} else {
+		return errors.New("Must configure one of topics or topics.regex")
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	if err := t.task.Start(taskContext{}, t.cfg); err != nil {
+		return err
+	}
+	defer func() {
+		if err := t.task.Stop(); err != nil {
+			t.rt.cfg.Log.Warn("connect: stopping sink task", "task", t.id.String(), "err", err)
+		}
+	}()
+	for {
+		fs := cl.PollRecords(ctx, 1000)
+		if ctx.Err() != nil {
+			cl.AllowRebalance()
+			return nil
+		}
+		for _, fe := range fs.Errors() {
+			if errors.Is(fe.Err, context.Canceled) {
+				continue
+			}
+			t.rt.cfg.Log.Warn("connect: sink fetch", "task", t.id.String(), "topic", fe.Topic, "err", fe.Err)
+		}
+		recs := fs.Records()
+		if len(recs) == 0 {
+			cl.AllowRebalance()
+			continue
+		}
+		batch := make([]*plugin.SinkRecord, 0, len(recs))
+		offsets := map[plugin.TopicPartition]int64{}
+		for _, kr := range recs {
+			offsets[plugin.TopicPartition{Topic: kr.Topic, Partition: kr.Partition}] = kr.Offset + 1
+			sr, ec := t.convert(kr)
+			if ec != nil {
+				if err := t.rt.handle(ctx, t.id, t.s, *ec); err != nil {
+					cl.AllowRebalance()
+					return err
+				}
+				continue
+			}
+			if sr != nil {
+				batch = append(batch, sr)
+			}
+		}
+		if err := t.task.Put(batch); err != nil {
+			cl.AllowRebalance()
+			return fmt.Errorf("task threw an uncaught and unrecoverable exception in put: %w", err)
+		}
+		t.rt.metrics.put.WithLabelValues(t.id.Connector).Add(float64(len(batch)))
+		commitStart := time.Now()
+		commit, err := t.task.PreCommit(offsets)
+		if err != nil {
+			cl.AllowRebalance()
+			return fmt.Errorf("pre-commit: %w", err)
+		}
+		if len(commit) > 0 {
+			m := map[string]map[int32]kgo.EpochOffset{}
+			for tp, o := range commit {
+				if m[tp.Topic] == nil {
+					m[tp.Topic] = map[int32]kgo.EpochOffset{}
+				}
+				m[tp.Topic][tp.Partition] = kgo.EpochOffset{Epoch: -1, Offset: o}
+			}
+			var cerr error
+			cl.CommitOffsetsSync(ctx, m, func(_ *kgo.Client, _ *kmsgOffsetCommitRequest, _ *kmsgOffsetCommitResponse, err error) { cerr = err })
+			if cerr != nil && ctx.Err() == nil {
+				t.rt.cfg.Log.Warn("connect: sink offset commit", "task", t.id.String(), "err", cerr)
+			}
+			t.rt.metrics.commitLatency.WithLabelValues(t.id.Connector).Observe(time.Since(commitStart).Seconds())
+		}
+		cl.AllowRebalance()
+	}
+}
+
+func (t *sinkTask) convert(kr *kgo.Record) (*plugin.SinkRecord, *errorContext) {
+	k, err := t.s.keyConv.ToConnect(kr.Topic, kr.Key)
+	if err != nil {
+		return nil, &errorContext{stage: stageKeyConverter, err: err, orig: kr}
+	}
+	v, err := t.s.valConv.ToConnect(kr.Topic, kr.Value)
+	if err != nil {
+		return nil, &errorContext{stage: stageValueConverter, err: err, orig: kr}
+	}
+	r := &Record{Topic: kr.Topic, Partition: kr.Partition, Offset: kr.Offset, Key: k, Value: v, Timestamp: kr.Timestamp}
+	for _, h := range kr.Headers {
+		r.Headers = append(r.Headers, plugin.Header{Key: h.Key, Value: h.Value})
+	}
+	r, err = t.s.chain.Apply(r)
+	if err != nil {
+		return nil, &errorContext{stage: stageTransformation, err: err, orig: kr}
+	}
+	if r == nil {
+		return nil, nil
+	}
+	return &plugin.SinkRecord{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Value: r.Value, Headers: r.Headers, Timestamp: r.Timestamp}, nil
+}
