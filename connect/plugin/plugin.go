@@ -9,6 +9,8 @@ package plugin
 import (
 	"context"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Header is one record header; Value is the raw header bytes.
@@ -18,7 +20,8 @@ type Header struct {
 }
 
 // SourceRecord is what a source task produces. Key and Value are Connect
-// data: nil, bool, int64, float64, string, []byte, []any, map[string]any.
+// data: nil, bool, int64, float64, string, []byte, []any, map[string]any, or,
+// under a KeySchema/ValueSchema, the types Schema documents (*Struct ...).
 // SourcePartition and SourceOffset say where in the source this record came
 // from; the runtime stores the offset in connect-offsets once the record is
 // acknowledged by Kafka, and gives it back through TaskContext.Offset.
@@ -26,8 +29,10 @@ type SourceRecord struct {
 	SourcePartition map[string]any
 	SourceOffset    map[string]any
 	Topic           string
-	Partition       *int32 // nil lets the producer's partitioner choose
+	Partition       *int32  // nil lets the producer's partitioner choose
+	KeySchema       *Schema // nil: schemaless
 	Key             any
+	ValueSchema     *Schema // nil: schemaless
 	Value           any
 	Headers         []Header
 	Timestamp       time.Time
@@ -39,10 +44,14 @@ type SinkRecord struct {
 	Topic     string
 	Partition int32
 	Offset    int64
-	Key       any
-	Value     any
-	Headers   []Header
-	Timestamp time.Time
+	// The schemas are set when the converter knows them (JsonConverter
+	// with schemas.enable, the Avro converter); nil means schemaless.
+	KeySchema   *Schema
+	Key         any
+	ValueSchema *Schema
+	Value       any
+	Headers     []Header
+	Timestamp   time.Time
 }
 
 // TopicPartition names a partition of a topic.
@@ -69,6 +78,12 @@ type TaskContext interface {
 	// Offset returns the last committed source offset for a source
 	// partition, or nil. Only meaningful for source tasks.
 	Offset(partition map[string]any) map[string]any
+	// Bootstrap is the Kafka cluster the worker runs against.
+	Bootstrap() []string
+	// Producer is the worker's shared Kafka producer, for tasks that write
+	// records of their own (failure destinations, heartbeats). Tasks must
+	// not close it.
+	Producer() *kgo.Client
 }
 
 // SourceTask reads from an external system.

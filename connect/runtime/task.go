@@ -141,7 +141,14 @@ func (rt *Runtime) handle(ctx context.Context, id TaskID, s taskSettings, ec err
 	return nil
 }
 
-type taskContext struct{ offsets map[string]map[string]any }
+type taskContext struct {
+	offsets map[string]map[string]any
+	rt      *Runtime
+}
+
+func (c taskContext) Bootstrap() []string { return c.rt.cfg.Seeds }
+
+func (c taskContext) Producer() *kgo.Client { return c.rt.cfg.Producer }
 
 func (c taskContext) Offset(partition map[string]any) map[string]any {
 	k, _ := json.Marshal(partition)
@@ -162,7 +169,7 @@ func (t *sourceTask) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reading source offsets: %w", err)
 	}
-	if err := t.task.Start(taskContext{offs}, t.cfg); err != nil {
+	if err := t.task.Start(taskContext{offs, t.rt}, t.cfg); err != nil {
 		return err
 	}
 	defer func() {
@@ -345,7 +352,7 @@ func (t *sinkTask) run(ctx context.Context) error {
 		return err
 	}
 	defer cl.Close()
-	if err := t.task.Start(taskContext{}, t.cfg); err != nil {
+	if err := t.task.Start(taskContext{rt: t.rt}, t.cfg); err != nil {
 		return err
 	}
 	defer func() {

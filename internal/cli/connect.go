@@ -15,64 +15,79 @@ import (
 
 func init() {
 	register(func() *cobra.Command {
-		var flags serverFlags
-		var bootstrap, group string
 		cmd := &cobra.Command{
 			Use:   "connect",
-			Short: "Run a Kafka Connect-compatible worker against any Kafka (Connect REST API)",
-			Long: "Run a Connect worker in distributed mode: its state lives in the connect-configs,\n" +
-				"connect-offsets and connect-status topics of the Kafka cluster given by --bootstrap, and\n" +
-				"workers started with the same --group share connectors and tasks.",
-			Args: cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, _ []string) error {
-				cfg, log, metrics, err := flags.start(cmd, "sluice connect worker")
-				if err != nil {
-					return err
-				}
-				seeds, err := kclient.ParseSeeds(bootstrap)
-				if err != nil {
-					return err
-				}
-				log.Info("kafka bootstrap", "bootstrap", seeds)
-				w, err := connect.New(connect.Config{Bootstrap: seeds, Addr: cfg.Connect.Addr, GroupID: group, Logger: log, Registerer: metrics})
-				if err != nil {
-					return err
-				}
-				defer w.Close()
-				api, err := newAPIServer(cfg.API.Addr, log, metrics, map[string]obs.ReadyCheck{"connect": w.Ready})
-				if err != nil {
-					return err
-				}
-				ctx, cancel := context.WithCancel(cmd.Context())
-				defer cancel()
-				var wg sync.WaitGroup
-				var apiErr error
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					apiErr = api.run(ctx)
-					cancel()
-				}()
-				err = w.Run(ctx)
-				cancel()
-				wg.Wait()
-				if err != nil {
-					return err
-				}
-				if apiErr != nil {
-					return fmt.Errorf("api server: %w", apiErr)
-				}
-				return nil
-			},
+			Short: "Kafka Connect-compatible workers (worker, pool)",
 		}
-		flags.add(cmd)
-		def := defaultBootstrap
-		if v := os.Getenv("SLUICE_BOOTSTRAP"); v != "" {
-			def = v
+		for _, sub := range connectCommands {
+			cmd.AddCommand(sub())
 		}
-		fs := cmd.Flags()
-		fs.StringVar(&bootstrap, "bootstrap", def, "Kafka bootstrap brokers, comma-separated host:port (env SLUICE_BOOTSTRAP)")
-		fs.StringVar(&group, "group", "connect-cluster", "group.id of the Connect cluster this worker joins")
 		return cmd
 	})
+}
+
+// connectCommands are the subcommands of `sluice connect`; files add to it
+// from init.
+var connectCommands = []func() *cobra.Command{newConnectWorkerCommand}
+
+func newConnectWorkerCommand() *cobra.Command {
+	var flags serverFlags
+	var bootstrap, group string
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "Run one Kafka Connect-compatible worker against any Kafka (Connect REST API)",
+		Long: "Run a Connect worker in distributed mode: its state lives in the connect-configs,\n" +
+			"connect-offsets and connect-status topics of the Kafka cluster given by --bootstrap, and\n" +
+			"workers started with the same --group share connectors and tasks.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, log, metrics, err := flags.start(cmd, "sluice connect worker")
+			if err != nil {
+				return err
+			}
+			seeds, err := kclient.ParseSeeds(bootstrap)
+			if err != nil {
+				return err
+			}
+			log.Info("kafka bootstrap", "bootstrap", seeds)
+			w, err := connect.New(connect.Config{Bootstrap: seeds, Addr: cfg.Connect.Addr, GroupID: group, Logger: log, Registerer: metrics})
+			if err != nil {
+				return err
+			}
+			defer w.Close()
+			api, err := newAPIServer(cfg.API.Addr, log, metrics, map[string]obs.ReadyCheck{"connect": w.Ready})
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithCancel(cmd.Context())
+			defer cancel()
+			var wg sync.WaitGroup
+			var apiErr error
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				apiErr = api.run(ctx)
+				cancel()
+			}()
+			err = w.Run(ctx)
+			cancel()
+			wg.Wait()
+			if err != nil {
+				return err
+			}
+			if apiErr != nil {
+				return fmt.Errorf("api server: %w", apiErr)
+			}
+			return nil
+		},
+	}
+	flags.add(cmd)
+	def := defaultBootstrap
+	if v := os.Getenv("SLUICE_BOOTSTRAP"); v != "" {
+		def = v
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&bootstrap, "bootstrap", def, "Kafka bootstrap brokers, comma-separated host:port (env SLUICE_BOOTSTRAP)")
+	fs.StringVar(&group, "group", "connect-cluster", "group.id of the Connect cluster this worker joins")
+	return cmd
 }

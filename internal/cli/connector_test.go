@@ -90,7 +90,7 @@ func TestConnectServerCommand(t *testing.T) {
 	var out, errb connectorBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- Run(ctx, []string{"connect", "--bootstrap", kafka, "--connect-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0",
+		done <- Run(ctx, []string{"connect", "worker", "--bootstrap", kafka, "--connect-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0",
 			"--data-dir", t.TempDir()}, strings.NewReader(""), &out, &errb)
 	}()
 	deadline := time.Now().Add(30 * time.Second)
