@@ -2,10 +2,15 @@ package datagen
 
 import (
 	"context"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"testing"
 )
 
 type offsets map[string]any
+
+// offsets is a task context outside a worker: no Kafka.
+func (offsets) Bootstrap() []string   { return nil }
+func (offsets) Producer() *kgo.Client { return nil }
 
 func (o offsets) Offset(map[string]any) map[string]any {
 	if o == nil {

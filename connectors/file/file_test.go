@@ -2,6 +2,7 @@ package file
 
 import (
 	"context"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,6 +11,10 @@ import (
 )
 
 type offsets map[string]any
+
+// offsets is a task context outside a worker: no Kafka.
+func (offsets) Bootstrap() []string   { return nil }
+func (offsets) Producer() *kgo.Client { return nil }
 
 func (o offsets) Offset(map[string]any) map[string]any {
 	if o == nil {
