@@ -2,8 +2,9 @@ package datagen
 
 import (
 	"context"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 type offsets map[string]any

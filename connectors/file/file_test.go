@@ -2,10 +2,11 @@ package file
 
 import (
 	"context"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/connect/plugin"
 )
