@@ -20,6 +20,7 @@ import (
 
 	"github.com/sluicehq/sluice/connect/herder"
 	"github.com/sluicehq/sluice/connect/rest"
+	"github.com/sluicehq/sluice/connect/runtime"
 
 	// Built-in connectors register their classes.
 	_ "github.com/sluicehq/sluice/connectors/datagen"
@@ -60,14 +61,17 @@ func New(cfg Config) (*Worker, error) {
 		id = advertisedAddr(ln.Addr().(*net.TCPAddr))
 		url = "http://" + id
 	}
-	h, err := herder.New(herder.Config{Seeds: cfg.Bootstrap, WorkerID: id, URL: url, GroupID: cfg.GroupID, Log: log, Registerer: cfg.Registerer})
+	// Loggers name the worker's parts as Kafka Connect's classes, so
+	// /admin/loggers can change their levels at run time.
+	loggers := runtime.NewLoggers(log.Handler())
+	h, err := herder.New(herder.Config{Seeds: cfg.Bootstrap, WorkerID: id, URL: url, GroupID: cfg.GroupID, Loggers: loggers, Registerer: cfg.Registerer})
 	if err != nil {
 		if ln != nil {
 			ln.Close()
 		}
 		return nil, err
 	}
-	return &Worker{h: h, api: rest.New(h, ""), ln: ln, log: log}, nil
+	return &Worker{h: h, api: rest.New(h, ""), ln: ln, log: loggers.Logger(runtime.LoggerREST)}, nil
 }
 
 // advertisedAddr is the address other workers reach this one at: the

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -27,7 +28,8 @@ func TestMain(m *testing.M) {
 }
 
 // runHelperWorker runs a worker until its stdin closes (the parent test
-// ended) or it is killed; it prints its REST address first.
+// ended), it gets SIGTERM (as `sluice connect worker` stops), or it is
+// killed; it prints its REST address first.
 func runHelperWorker(kafka string) int {
 	w, err := New(Config{Bootstrap: []string{kafka}, Addr: "127.0.0.1:0", Logger: testLogger(nil)})
 	if err != nil {
@@ -35,7 +37,7 @@ func runHelperWorker(kafka string) int {
 		return 1
 	}
 	fmt.Printf("ADDR %s\n", w.Addr())
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	go func() {
 		_, _ = io.Copy(io.Discard, os.Stdin)
 		cancel()

@@ -3,8 +3,10 @@
 // topic connect-configs (one partition), source offsets in connect-offsets
 // and statuses in connect-status, all with Kafka Connect's record keys and
 // JSON values, and share the work through a Kafka group of protocol type
-// "connect". Assignment is eager: on every rebalance each worker stops what
-// it runs and the leader hands out all connectors and tasks round-robin.
+// "connect". Assignment is incremental and cooperative (as KIP-415): workers
+// keep running what they own through a rebalance, the leader hands out what
+// nobody runs, and overloaded workers give up their excess first; the eager
+// protocol of earlier Sluice versions remains as a fallback.
 package herder
 
 import (
@@ -32,12 +34,15 @@ type Config struct {
 	// WorkerID identifies this worker in statuses, usually its REST host:port.
 	WorkerID string
 	// URL is this worker's REST base URL.
-	URL            string
-	GroupID        string // default "connect-cluster"
-	ConfigTopic    string // default "connect-configs"
-	OffsetsTopic   string // default "connect-offsets"
-	StatusTopic    string // default "connect-status"
-	Log            *slog.Logger
+	URL          string
+	GroupID      string // default "connect-cluster"
+	ConfigTopic  string // default "connect-configs"
+	OffsetsTopic string // default "connect-offsets"
+	StatusTopic  string // default "connect-status"
+	Log          *slog.Logger
+	// Loggers, when set, names the herder's and runtime's loggers (Log is
+	// then unused) and takes cluster-wide level changes from connect-configs.
+	Loggers        *runtime.Loggers
 	Registerer     prometheus.Registerer
 	HeartbeatEvery time.Duration // default 1s
 }
@@ -64,9 +69,17 @@ type Herder struct {
 	// leader, where the REST layer forwards every write.
 	writeMu sync.Mutex
 
+	started time.Time // cluster-scoped logger levels older than this are not applied
+
 	mu          sync.Mutex
 	state       *configState
-	configRead  int64 // next config-topic offset to read
+	topics      map[string]map[string]TopicStatus // connector -> topic -> active-topic record
+	topicKeys   map[string][2]string              // status key -> connector, topic
+	topicsOwed  map[string]bool                   // connector+"\x00"+topic being written
+	lastStates  map[string]string                 // status key -> state this worker last wrote
+	running     map[string]string                 // item ("<c>" or "<c>-<n>") -> fingerprint it was started with
+	restartSeen map[string]int                    // item -> restart request seq already applied
+	configRead  int64                             // next config-topic offset to read
 	statuses    map[string]Status
 	generation  int32
 	assigned    *Assignment
@@ -96,14 +109,23 @@ func New(cfg Config) (*Herder, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Loggers != nil {
+		cfg.Log = cfg.Loggers.Logger(runtime.LoggerHerder)
+	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Seeds...), kgo.AllowAutoTopicCreation(), kgo.ProducerLinger(time.Millisecond))
 	if err != nil {
 		return nil, err
 	}
-	h := &Herder{cfg: cfg, log: cfg.Log, cl: cl, state: newConfigState(), statuses: map[string]Status{},
-		readCond: make(chan struct{}), rebalanceCh: make(chan struct{}, 1)}
-	h.rt = runtime.New(runtime.Config{Seeds: cfg.Seeds, Producer: cl, OffsetsTopic: cfg.OffsetsTopic, Log: cfg.Log,
-		OnStatus: h.onStatus, Registerer: cfg.Registerer})
+	h := &Herder{cfg: cfg, log: cfg.Log, cl: cl, started: time.Now(), state: newConfigState(), statuses: map[string]Status{},
+		topics: map[string]map[string]TopicStatus{}, topicKeys: map[string][2]string{}, topicsOwed: map[string]bool{},
+		lastStates: map[string]string{}, running: map[string]string{}, restartSeen: map[string]int{}, readCond: make(chan struct{}), rebalanceCh: make(chan struct{}, 1)}
+	h.rt = runtime.New(runtime.Config{Seeds: cfg.Seeds, Producer: cl, OffsetsTopic: cfg.OffsetsTopic, Log: cfg.Log, Loggers: cfg.Loggers,
+		OnStatus: h.onStatus, OnTopics: h.onTopics, Registerer: cfg.Registerer})
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(newStateCollector(h)); err != nil {
+			h.log.Warn("connect: registering state metrics", "err", err)
+		}
+	}
 	return h, nil
 }
 
@@ -206,6 +228,9 @@ func (h *Herder) consume(ctx context.Context, topic string, fn func(*kgo.Record)
 
 func (h *Herder) readConfigs(ctx context.Context) error {
 	return h.consume(ctx, h.cfg.ConfigTopic, func(r *kgo.Record) {
+		if ns, ok := strings.CutPrefix(string(r.Key), loggerKeyPrefix); ok {
+			h.applyClusterLogger(ns, r)
+		}
 		h.mu.Lock()
 		changed := h.state.apply(string(r.Key), r.Value)
 		h.configRead = r.Offset + 1
@@ -230,6 +255,10 @@ func (h *Herder) readStatuses(ctx context.Context) error {
 	return h.consume(ctx, h.cfg.StatusTopic, func(r *kgo.Record) {
 		h.mu.Lock()
 		defer h.mu.Unlock()
+		if strings.HasPrefix(string(r.Key), topicStatusPrefix) {
+			h.applyTopicRecord(string(r.Key), r.Value)
+			return
+		}
 		if r.Value == nil {
 			delete(h.statuses, string(r.Key))
 			return
@@ -283,6 +312,9 @@ func (h *Herder) onStatus(connector string, task int, state, trace string) {
 	if task >= 0 {
 		key = "status-task-" + connector + "-" + strconv.Itoa(task)
 	}
+	h.mu.Lock()
+	h.lastStates[key] = state
+	h.mu.Unlock()
 	h.writeStatus(key, state, trace)
 }
 
@@ -322,64 +354,128 @@ func (h *Herder) writeConfig(ctx context.Context, recs ...*kgo.Record) error {
 	return h.waitConfig(ctx, last+1)
 }
 
-// apply starts what the assignment gives this worker (after an eager
-// rebalance stopped everything).
+// apply brings this worker in line with its assignment: it stops what it
+// no longer has, starts what is new, and restarts what changed (config,
+// target state, task configs, a restart request) since it started it.
+// What is unchanged keeps running, which is what makes a cooperative
+// rebalance cheap.
 func (h *Herder) apply(ctx context.Context, a *Assignment) {
-	h.mu.Lock()
-	st := h.state
 	type job struct {
-		name   string
-		cfg    map[string]string
-		target string
-		ntasks int
-	}
-	var conns []job
-	for _, n := range a.Connectors {
-		if c := st.connectors[n]; c != nil && c.config != nil {
-			conns = append(conns, job{n, copyMap(c.config), c.target, len(c.tasks)})
-		}
-	}
-	type tjob struct {
-		id      runtime.TaskID
+		id      runtime.TaskID // Task -1: the connector itself
 		connCfg map[string]string
 		cfg     map[string]string
 		target  string
+		fp      string
+		restart bool
 	}
-	var tasks []tjob
+	h.mu.Lock()
+	st := h.state
+	want := map[string]bool{}
+	var jobs []job
+	restartDue := func(key, name string, status string, forTask bool) bool {
+		req, ok := st.restartReq[name]
+		if !ok || req.seq <= h.restartSeen[key] {
+			return false
+		}
+		h.restartSeen[key] = req.seq
+		if forTask && !req.includeTasks {
+			return false
+		}
+		return !req.onlyFailed || h.statuses[status].State == runtime.StateFailed
+	}
+	for _, n := range a.Connectors {
+		c := st.connectors[n]
+		if c == nil || c.config == nil {
+			continue
+		}
+		want["connector:"+n] = true
+		fp := fingerprint(c.config, nil, c.target)
+		jobs = append(jobs, job{runtime.TaskID{Connector: n, Task: -1}, copyMap(c.config), nil, c.target, fp,
+			restartDue(n, n, "status-connector-"+n, false)})
+	}
 	for _, t := range a.Tasks {
 		name, n, ok := splitTaskKey(t)
 		c := st.connectors[name]
 		if !ok || c == nil || c.config == nil || n >= len(c.tasks) {
 			continue
 		}
-		tasks = append(tasks, tjob{runtime.TaskID{Connector: name, Task: n}, copyMap(c.config), copyMap(c.tasks[n]), c.target})
+		want["task:"+t] = true
+		fp := fingerprint(c.config, c.tasks[n], c.target)
+		jobs = append(jobs, job{runtime.TaskID{Connector: name, Task: n}, copyMap(c.config), copyMap(c.tasks[n]), c.target, fp,
+			restartDue(t, name, "status-task-"+t, true)})
+	}
+	var drop []string
+	for item := range h.running {
+		if !want[item] {
+			drop = append(drop, item)
+			delete(h.running, item)
+		}
 	}
 	h.mu.Unlock()
 
-	for _, c := range conns {
-		switch c.target {
+	// Revoked or gone: stop (tasks first, as Kafka Connect does).
+	var stop []runtime.TaskID
+	for _, key := range drop {
+		if t, ok := strings.CutPrefix(key, "task:"); ok {
+			if name, n, ok := splitTaskKey(t); ok {
+				stop = append(stop, runtime.TaskID{Connector: name, Task: n})
+			}
+		}
+	}
+	h.rt.StopTasks(stop)
+	for _, key := range drop {
+		if c, ok := strings.CutPrefix(key, "connector:"); ok {
+			h.rt.StopConnector(c)
+		}
+	}
+	for _, j := range jobs {
+		item, key := j.id.Connector, "connector:"+j.id.Connector
+		if j.id.Task >= 0 {
+			item = j.id.String()
+			key = "task:" + item
+		}
+		h.mu.Lock()
+		same := h.running[key] == j.fp
+		h.running[key] = j.fp
+		h.mu.Unlock()
+		if same && !j.restart {
+			continue
+		}
+		if j.id.Task < 0 {
+			h.rt.StopConnector(item)
+			switch j.target {
+			case TargetPaused:
+				h.onStatus(item, -1, runtime.StatePaused, "")
+				continue
+			case TargetStopped:
+				h.onStatus(item, -1, runtime.StateStopped, "")
+				continue
+			}
+			if err := h.rt.StartConnector(item, j.connCfg); err != nil {
+				continue
+			}
+			h.refreshTasks(ctx, item, j.connCfg)
+			continue
+		}
+		h.rt.StopTask(j.id)
+		switch j.target {
 		case TargetPaused:
-			h.onStatus(c.name, -1, runtime.StatePaused, "")
-			continue
+			h.onStatus(j.id.Connector, j.id.Task, runtime.StatePaused, "")
 		case TargetStopped:
-			h.onStatus(c.name, -1, runtime.StateStopped, "")
-			continue
+			h.mu.Lock()
+			h.lastStates["status-task-"+item] = runtime.StateStopped
+			h.mu.Unlock()
+		default:
+			_ = h.rt.StartTask(j.id, j.connCfg, j.cfg)
 		}
-		if err := h.rt.StartConnector(c.name, c.cfg); err != nil {
-			continue
-		}
-		h.refreshTasks(ctx, c.name, c.cfg)
 	}
-	for _, t := range tasks {
-		if t.target == TargetPaused {
-			h.onStatus(t.id.Connector, t.id.Task, runtime.StatePaused, "")
-			continue
-		}
-		if t.target == TargetStopped {
-			continue
-		}
-		_ = h.rt.StartTask(t.id, t.connCfg, t.cfg)
-	}
+}
+
+// fingerprint identifies what an item was started with, so a change of
+// any of it restarts the item.
+func fingerprint(connCfg, taskCfg map[string]string, target string) string {
+	b, _ := json.Marshal([]any{connCfg, taskCfg, target})
+	return string(b)
 }
 
 // refreshTasks asks a running connector for task configs and writes them
@@ -450,11 +546,13 @@ func (h *Herder) shutdown() {
 	}
 }
 
-// stopAll stops every connector and task here (eager rebalance).
+// stopAll stops every connector and task here (eager rebalance, lost
+// membership, shutdown).
 func (h *Herder) stopAll() {
-	for _, id := range h.rt.Tasks() {
-		h.rt.StopTask(id)
-	}
+	h.mu.Lock()
+	clear(h.running)
+	h.mu.Unlock()
+	h.rt.StopTasks(h.rt.Tasks())
 	for _, n := range h.rt.Connectors() {
 		h.rt.StopConnector(n)
 	}

@@ -3,10 +3,13 @@ package herder
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/connect/plugin"
@@ -144,4 +147,131 @@ func (h *Herder) ResetOffsets(ctx context.Context, name string) error {
 		return nil
 	}
 	return h.cl.ProduceSync(ctx, recs...).FirstErr()
+}
+
+// AlterOffsets writes offsets for a STOPPED connector (Kafka Connect's
+// PATCH /connectors/{c}/offsets, KIP-875). Sources: each partition's offset
+// goes to connect-offsets (a null offset deletes it). Sinks: partitions are
+// {"kafka_topic","kafka_partition"}, offsets {"kafka_offset"} committed for
+// group connect-<c> (a null offset deletes the group's offset).
+func (h *Herder) AlterOffsets(ctx context.Context, name string, offs []Offset) error {
+	h.mu.Lock()
+	c := h.state.connectors[name]
+	var cfg map[string]string
+	stopped := false
+	if c != nil && c.config != nil {
+		cfg, stopped = copyMap(c.config), c.target == TargetStopped
+	}
+	h.mu.Unlock()
+	if cfg == nil {
+		return fmt.Errorf("Connector %s not found: %w", name, ErrNotFound)
+	}
+	if len(offs) == 0 {
+		return fmt.Errorf("Partitions / offsets need to be provided for an alter offsets request: %w", ErrBadInput)
+	}
+	if !stopped {
+		return fmt.Errorf("Connectors must be in the STOPPED state before their offsets can be modified. This can be done for the specified connector by issuing a 'PUT' request to the '/connectors/%s/stop' endpoint: %w", name, ErrBadInput)
+	}
+	if typeOf(cfg) == string(plugin.Sink) {
+		return h.alterSinkOffsets(ctx, name, offs)
+	}
+	var recs []*kgo.Record
+	for _, o := range offs {
+		if o.Partition == nil {
+			return fmt.Errorf("Source partitions may not be null: %w", ErrBadInput)
+		}
+		k, err := json.Marshal([]any{name, o.Partition})
+		if err != nil {
+			return fmt.Errorf("%v: %w", err, ErrBadInput)
+		}
+		var v []byte
+		if o.Offset != nil {
+			if v, err = json.Marshal(o.Offset); err != nil {
+				return fmt.Errorf("%v: %w", err, ErrBadInput)
+			}
+		}
+		recs = append(recs, &kgo.Record{Topic: h.cfg.OffsetsTopic, Key: k, Value: v})
+	}
+	return h.cl.ProduceSync(ctx, recs...).FirstErr()
+}
+
+func (h *Herder) alterSinkOffsets(ctx context.Context, name string, offs []Offset) error {
+	commit := kadm.Offsets{}
+	del := kadm.TopicsSet{}
+	for _, o := range offs {
+		if o.Partition == nil {
+			return fmt.Errorf("The partition for a sink connector offset cannot be null or missing: %w", ErrBadInput)
+		}
+		rawTopic, okT := o.Partition["kafka_topic"]
+		rawPart, okP := o.Partition["kafka_partition"]
+		if !okT || !okP {
+			return fmt.Errorf("The partition for a sink connector offset must contain the keys 'kafka_topic' and 'kafka_partition': %w", ErrBadInput)
+		}
+		topic, ok := rawTopic.(string)
+		if !ok || topic == "" {
+			return fmt.Errorf("Kafka topic names must be valid strings: %w", ErrBadInput)
+		}
+		part, ok := jsonInt(rawPart)
+		if !ok || part < 0 || part > 1<<31-1 {
+			return fmt.Errorf("Failed to parse the following Kafka partition value in the provided offsets: '%v'. Partition values for sink connectors need to be integers.: %w", rawPart, ErrBadInput)
+		}
+		if o.Offset == nil {
+			del.Add(topic, int32(part))
+			continue
+		}
+		rawOff, ok := o.Offset["kafka_offset"]
+		if !ok {
+			return fmt.Errorf("The offset for a sink connector should either be null or contain the key 'kafka_offset': %w", ErrBadInput)
+		}
+		off, ok := jsonInt(rawOff)
+		if !ok || off < 0 {
+			return fmt.Errorf("Failed to parse the following Kafka offset value in the provided offsets: '%v'. Offset values for sink connectors need to be integers.: %w", rawOff, ErrBadInput)
+		}
+		commit.Add(kadm.Offset{Topic: topic, Partition: int32(part), At: off, LeaderEpoch: -1})
+	}
+	adm := kadm.NewClient(h.cl)
+	group := "connect-" + name
+	if len(commit) > 0 {
+		resp, err := adm.CommitOffsets(ctx, group, commit)
+		if err == nil {
+			err = resp.Error()
+		}
+		if err != nil {
+			return fmt.Errorf("Failed to alter consumer group offsets for connector %s, either because its tasks haven't stopped completely yet or the connector was resumed before the request completed: %w", name, err)
+		}
+	}
+	if len(del) > 0 {
+		resp, err := adm.DeleteOffsets(ctx, group, del)
+		if err == nil {
+			err = resp.Error()
+		}
+		if err != nil && !errors.Is(err, kerr.GroupIDNotFound) && !errors.Is(err, kerr.UnknownTopicOrPartition) {
+			return fmt.Errorf("Failed to reset consumer group offsets for connector %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// jsonInt reads a whole number decoded from JSON.
+func jsonInt(v any) (int64, bool) {
+	switch x := v.(type) {
+	case float64:
+		if x != float64(int64(x)) {
+			return 0, false
+		}
+		return int64(x), true
+	case json.Number:
+		i, err := x.Int64()
+		return i, err == nil
+	case int64:
+		return x, true
+	case int32:
+		return int64(x), true
+	case int:
+		return int64(x), true
+	case string:
+		i, err := strconv.ParseInt(x, 10, 64)
+		return i, err == nil
+	}
+	return 0, false
 }

@@ -241,6 +241,10 @@ func (h *Herder) Delete(ctx context.Context, name string) error {
 	if err := h.writeConfig(ctx, &kgo.Record{Key: []byte("connector-" + name)}, &kgo.Record{Key: []byte("target-state-" + name)}); err != nil {
 		return err
 	}
+	// As Kafka Connect: a deleted connector's active topics go with it.
+	if err := h.deleteTopics(ctx, name); err != nil {
+		return err
+	}
 	recs := []*kgo.Record{{Topic: h.cfg.StatusTopic, Key: []byte("status-connector-" + name)}}
 	for i := 0; i < ntasks; i++ {
 		recs = append(recs, &kgo.Record{Topic: h.cfg.StatusTopic, Key: []byte("status-task-" + name + "-" + strconv.Itoa(i))})
@@ -259,12 +263,38 @@ func (h *Herder) Restart(ctx context.Context, name string, includeTasks, onlyFai
 	return h.writeConfig(ctx, &kgo.Record{Key: []byte("restart-connector-" + name), Value: v})
 }
 
-// RestartTask restarts one task.
-func (h *Herder) RestartTask(ctx context.Context, name string, task int) error {
+// ErrNotOwner says a task runs on another worker (or on none).
+var ErrNotOwner = errors.New("task is not running on this worker")
+
+// RestartTask restarts one task if this worker runs it, with its current
+// configs, as Kafka Connect's worker owning a task does; otherwise it
+// returns ErrNotOwner and the owner's REST URL ("" if unknown), for the
+// REST layer to forward to.
+func (h *Herder) RestartTask(ctx context.Context, name string, task int) (ownerURL string, err error) {
 	if _, err := h.TaskStatus(name, task); err != nil {
-		return fmt.Errorf("Task %s-%d not found: %w", name, task, ErrNotFound)
+		return "", fmt.Errorf("Task %s-%d not found: %w", name, task, ErrNotFound)
 	}
-	return h.Restart(ctx, name, true, false)
+	id := runtime.TaskID{Connector: name, Task: task}
+	h.mu.Lock()
+	_, mine := h.running["task:"+id.String()]
+	c := h.state.connectors[name]
+	var connCfg, taskCfg map[string]string
+	target := ""
+	if c != nil && c.config != nil && task < len(c.tasks) {
+		connCfg, taskCfg, target = copyMap(c.config), copyMap(c.tasks[task]), c.target
+	}
+	owner := h.statuses["status-task-"+id.String()].WorkerID
+	h.mu.Unlock()
+	if !mine || connCfg == nil {
+		if owner == "" || owner == h.cfg.WorkerID {
+			return "", ErrNotOwner
+		}
+		return "http://" + owner, ErrNotOwner
+	}
+	if target != TargetStarted {
+		return "", nil // paused or stopped: nothing runs to restart
+	}
+	return "", h.rt.StartTask(id, connCfg, taskCfg)
 }
 
 // ConfigInfos is the /config/validate answer, Kafka Connect's shape.

@@ -26,10 +26,20 @@ type connectorState struct {
 // apply never does I/O, so it is tested without Kafka.
 type configState struct {
 	connectors map[string]*connectorState
-	restarts   int // restart requests seen, to notice new ones
+	restarts   int                   // restart requests seen, to notice new ones
+	restartReq map[string]restartReq // latest restart request per connector
 }
 
-func newConfigState() *configState { return &configState{connectors: map[string]*connectorState{}} }
+// restartReq is a restart-connector-<c> record; seq orders them.
+type restartReq struct {
+	seq          int
+	includeTasks bool
+	onlyFailed   bool
+}
+
+func newConfigState() *configState {
+	return &configState{connectors: map[string]*connectorState{}, restartReq: map[string]restartReq{}}
+}
 
 // Value shapes of Kafka Connect's config records.
 type (
@@ -116,6 +126,12 @@ func (s *configState) apply(key string, value []byte) bool {
 		return true
 	case strings.HasPrefix(key, "restart-connector-"):
 		s.restarts++
+		var v struct {
+			IncludeTasks bool `json:"include-tasks"`
+			OnlyFailed   bool `json:"only-failed"`
+		}
+		_ = json.Unmarshal(value, &v)
+		s.restartReq[strings.TrimPrefix(key, "restart-connector-")] = restartReq{seq: s.restarts, includeTasks: v.IncludeTasks, onlyFailed: v.OnlyFailed}
 		return true
 	}
 	return false
@@ -153,6 +169,121 @@ type Assignment struct {
 	ConfigOffset int64    `json:"config_offset"`
 	Connectors   []string `json:"connectors"`
 	Tasks        []string `json:"tasks"` // "<c>-<n>"
+	// Revoked lists what this member ran and must give up (cooperative
+	// protocol): it stops them and rejoins, so the next generation can
+	// hand them to another member.
+	Revoked []string `json:"revoked,omitempty"`
+}
+
+// member is a group member as the cooperative leader sees it: what it
+// runs now (from its join metadata).
+type member struct {
+	id    string
+	owned map[string]bool // connector names and "<c>-<n>" task keys
+}
+
+// assignCooperative is incremental cooperative assignment (as KIP-415):
+// members keep what they run; items nobody runs go to the least loaded
+// members; a member above its fair share (floor or ceiling of items per
+// member, connectors and tasks counted apart) gives up the excess, which
+// is handed out only in the next generation, after it stopped them. A
+// member leaving frees its items at once (no scheduled delay).
+func assignCooperative(s *configState, members []member) map[string]*Assignment {
+	sort.Slice(members, func(i, j int) bool { return members[i].id < members[j].id })
+	out := map[string]*Assignment{}
+	for _, m := range members {
+		out[m.id] = &Assignment{Connectors: []string{}, Tasks: []string{}}
+	}
+	if len(members) == 0 {
+		return out
+	}
+	var conns, tasks []string
+	for _, n := range s.names() {
+		conns = append(conns, n)
+		for t := range s.connectors[n].tasks {
+			tasks = append(tasks, n+"-"+strconv.Itoa(t))
+		}
+	}
+	for kind, items := range [][]string{conns, tasks} {
+		keep := spread(items, members)
+		for id, a := range keep {
+			if kind == 0 {
+				out[id].Connectors = a.kept
+			} else {
+				out[id].Tasks = a.kept
+			}
+			out[id].Revoked = append(out[id].Revoked, a.revoked...)
+		}
+	}
+	return out
+}
+
+type share struct{ kept, revoked []string }
+
+// spread assigns one kind of item (see assignCooperative).
+func spread(items []string, members []member) map[string]*share {
+	res := map[string]*share{}
+	owner := map[string]string{}
+	cur := map[string][]string{}
+	for _, m := range members {
+		res[m.id] = &share{kept: []string{}}
+	}
+	for _, it := range items {
+		for _, m := range members { // sorted: the first claimant keeps a doubly owned item
+			if m.owned[it] {
+				owner[it] = m.id
+				cur[m.id] = append(cur[m.id], it)
+				break
+			}
+		}
+	}
+	// Fair shares: the members running the most get the larger ones, so
+	// the fewest items move.
+	order := make([]string, len(members))
+	for i, m := range members {
+		order[i] = m.id
+	}
+	sort.SliceStable(order, func(i, j int) bool { return len(cur[order[i]]) > len(cur[order[j]]) })
+	base, extra := len(items)/len(members), len(items)%len(members)
+	want := map[string]int{}
+	for i, id := range order {
+		want[id] = base
+		if i < extra {
+			want[id]++
+		}
+	}
+	load := map[string]int{}
+	for _, id := range order {
+		have := cur[id]
+		if n := want[id]; len(have) > n {
+			res[id].revoked = append(res[id].revoked, have[n:]...)
+			have = have[:n]
+		}
+		res[id].kept = append(res[id].kept, have...)
+		load[id] = len(have)
+	}
+	var free []string
+	for _, it := range items {
+		if _, owned := owner[it]; !owned {
+			free = append(free, it)
+		}
+	}
+	for _, it := range free {
+		// The member furthest below its share, then the least loaded.
+		best := ""
+		for _, id := range order {
+			if best == "" || want[id]-load[id] > want[best]-load[best] ||
+				(want[id]-load[id] == want[best]-load[best] && load[id] < load[best]) {
+				best = id
+			}
+		}
+		res[best].kept = append(res[best].kept, it)
+		load[best]++
+	}
+	for _, r := range res {
+		sort.Strings(r.kept)
+	}
+	return res
 }
 
 // assign spreads connectors and tasks round-robin over the members (sorted

@@ -1,5 +1,10 @@
 package plugin
 
+import (
+	"encoding/json"
+	"sort"
+)
+
 // Schema is a Kafka Connect schema: what the JsonConverter writes under
 // "schema" with schemas.enable=true, and what the Avro converter maps to an
 // Avro schema. A record with a nil schema is schemaless; converters then infer
@@ -8,10 +13,14 @@ package plugin
 // Values under a schema use these Go types: int8..int64 as int64 (or the
 // sized Go type), float32/float64 as float64, boolean as bool, string as
 // string, bytes as []byte, array as []any, map as map[string]any (string keys)
-// or []MapEntry (other keys), struct as *Struct. Logical types travel by Name
+// or []MapEntry (other keys), struct as *Struct. Converters hand sinks the
+// canonical forms: every integer type as int64 and both float types as
+// float64. Logical types travel by Name
 // (for example "org.apache.kafka.connect.data.Decimal" with []byte and the
 // "scale" parameter, "org.apache.kafka.connect.data.Timestamp" as int64
-// milliseconds, or Debezium's "io.debezium.time.MicroTimestamp").
+// milliseconds, "org.apache.kafka.connect.data.Date" as int64 days since the
+// epoch, "org.apache.kafka.connect.data.Time" as int64 milliseconds of the
+// day, or Debezium's "io.debezium.time.MicroTimestamp").
 type Schema struct {
 	Type       SchemaType        `json:"type"`
 	Optional   bool              `json:"optional"`
@@ -88,3 +97,52 @@ func (st *Struct) Get(field string) any { return st.Values[field] }
 type MapEntry struct {
 	Key, Value any
 }
+
+// MarshalJSON writes a struct as a JSON object with its fields in schema
+// order (unset fields as null), so sinks that write values as JSON write
+// Structs as Kafka Connect's JsonConverter does without schemas. Bytes are
+// base64, as encoding/json writes them.
+func (st *Struct) MarshalJSON() ([]byte, error) {
+	if st == nil {
+		return []byte("null"), nil
+	}
+	var b []byte
+	b = append(b, '{')
+	write := func(i int, name string, v any) error {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		k, _ := json.Marshal(name)
+		b = append(b, k...)
+		b = append(b, ':')
+		j, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		b = append(b, j...)
+		return nil
+	}
+	if st.Schema != nil && len(st.Schema.Fields) > 0 {
+		for i, f := range st.Schema.Fields {
+			if err := write(i, f.Name, st.Values[f.Name]); err != nil {
+				return nil, err
+			}
+		}
+	} else {
+		keys := make([]string, 0, len(st.Values))
+		for k := range st.Values {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for i, k := range keys {
+			if err := write(i, k, st.Values[k]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// MarshalJSON writes an entry as a [key, value] pair, as JsonConverter
+// writes maps whose keys are not strings.
+func (e MapEntry) MarshalJSON() ([]byte, error) { return json.Marshal([]any{e.Key, e.Value}) }

@@ -144,20 +144,7 @@ func (s *Server) routes() {
 		}
 		writeJSON(w, http.StatusAccepted, st)
 	}))
-	m.HandleFunc("POST /connectors/{c}/tasks/{t}/restart", s.toLeader(func(w http.ResponseWriter, r *http.Request) {
-		t, err := strconv.Atoi(r.PathValue("t"))
-		if err != nil {
-			writeErr(w, 404, "Task "+r.PathValue("t")+" not found")
-			return
-		}
-		ctx, cancel := reqCtx(r)
-		defer cancel()
-		if err := s.h.RestartTask(ctx, r.PathValue("c"), t); err != nil {
-			fail(w, err)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	}))
+	m.HandleFunc("POST /connectors/{c}/tasks/{t}/restart", s.restartTask)
 	for path, st := range map[string]string{"pause": herder.TargetPaused, "resume": herder.TargetStarted, "stop": herder.TargetStopped} {
 		st := st
 		m.HandleFunc("PUT /connectors/{c}/"+path, s.toLeader(func(w http.ResponseWriter, r *http.Request) {
@@ -231,6 +218,28 @@ func (s *Server) routes() {
 		}
 		writeJSON(w, 200, map[string]any{"offsets": offs})
 	})
+	m.HandleFunc("PATCH /connectors/{c}/offsets", s.toLeader(s.alterOffsets))
+	m.HandleFunc("GET /connectors/{c}/topics", func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("c")
+		topics, err := s.h.ActiveTopics(name)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		writeJSON(w, 200, map[string]any{name: map[string][]string{"topics": topics}})
+	})
+	m.HandleFunc("PUT /connectors/{c}/topics/reset", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := reqCtx(r)
+		defer cancel()
+		if err := s.h.ResetTopics(ctx, r.PathValue("c")); err != nil {
+			fail(w, err)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+	})
+	m.HandleFunc("GET /admin/loggers", s.loggers)
+	m.HandleFunc("GET /admin/loggers/{logger}", s.logger)
+	m.HandleFunc("PUT /admin/loggers/{logger}", s.setLogger)
 	m.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { writeErr(w, 404, "HTTP 404 Not Found") })
 }
 
@@ -253,18 +262,49 @@ func (s *Server) toLeader(next http.HandlerFunc) http.HandlerFunc {
 			writeErr(w, http.StatusConflict, "Cannot complete request momentarily due to no known leader URL, likely because a rebalance was underway.")
 			return
 		}
-		target, err := url.Parse(leader)
-		if err != nil {
-			writeErr(w, http.StatusInternalServerError, "bad leader URL "+leader)
-			return
-		}
-		proxy := httputil.NewSingleHostReverseProxy(target)
-		proxy.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, err error) {
-			writeErr(w, http.StatusConflict, "Cannot complete request because of a conflicting operation (e.g. worker rebalance): forwarding to leader "+leader+": "+err.Error())
-		}
-		r.Header.Set(forwardedHeader, "1")
-		proxy.ServeHTTP(w, r)
+		s.forward(w, r, leader)
 	}
+}
+
+// forward proxies a request to another worker of the cluster, once.
+func (s *Server) forward(w http.ResponseWriter, r *http.Request, to string) {
+	target, err := url.Parse(to)
+	if err != nil {
+		writeErr(w, http.StatusInternalServerError, "bad worker URL "+to)
+		return
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, err error) {
+		writeErr(w, http.StatusConflict, "Cannot complete request because of a conflicting operation (e.g. worker rebalance): forwarding to "+to+": "+err.Error())
+	}
+	r.Header.Set(forwardedHeader, "1")
+	proxy.ServeHTTP(w, r)
+}
+
+// restartTask restarts a task on the worker that runs it: here, or
+// forwarded to the owner named in its status, as Kafka Connect does.
+func (s *Server) restartTask(w http.ResponseWriter, r *http.Request) {
+	t, err := strconv.Atoi(r.PathValue("t"))
+	if err != nil {
+		writeErr(w, 404, "Task "+r.PathValue("t")+" not found")
+		return
+	}
+	ctx, cancel := reqCtx(r)
+	defer cancel()
+	owner, err := s.h.RestartTask(ctx, r.PathValue("c"), t)
+	switch {
+	case err == nil:
+		w.WriteHeader(http.StatusNoContent)
+		return
+	case !errors.Is(err, herder.ErrNotOwner):
+		fail(w, err)
+		return
+	}
+	if owner == "" || r.Header.Get(forwardedHeader) != "" {
+		writeErr(w, http.StatusConflict, "Cannot complete request because of a conflicting operation (e.g. worker rebalance)")
+		return
+	}
+	s.forward(w, r, owner)
 }
 
 func (s *Server) withInfo(fn func(http.ResponseWriter, *herder.ConnectorInfo)) http.HandlerFunc {

@@ -8,7 +8,6 @@ package runtime
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -47,16 +46,23 @@ type Config struct {
 	Producer *kgo.Client
 	// OffsetsTopic holds source offsets (connect-offsets).
 	OffsetsTopic string
-	Log          *slog.Logger
+	// Log is used for everything when Loggers is nil; with Loggers, each
+	// part logs under its Kafka Connect logger name.
+	Log     *slog.Logger
+	Loggers *Loggers
 	// OnStatus reports state changes; task is -1 for the connector itself.
-	OnStatus   func(connector string, task int, state, trace string)
+	OnStatus func(connector string, task int, state, trace string)
+	// OnTopics reports topics a task produced to or consumed from (per
+	// batch; the herder keeps Kafka Connect's active-topic records).
+	OnTopics   func(connector string, task int, topics []string)
 	Registerer prometheus.Registerer
 }
 
 // Runtime runs connectors and tasks. Its methods are safe for concurrent use.
 type Runtime struct {
-	cfg     Config
-	metrics *metrics
+	cfg                     Config
+	metrics                 *metrics
+	srcLog, sinkLog, errLog *slog.Logger
 
 	mu         sync.Mutex
 	connectors map[string]plugin.Connector
@@ -76,10 +82,19 @@ func New(cfg Config) *Runtime {
 	if cfg.OnStatus == nil {
 		cfg.OnStatus = func(string, int, string, string) {}
 	}
+	if cfg.OnTopics == nil {
+		cfg.OnTopics = func(string, int, []string) {}
+	}
 	if cfg.OffsetsTopic == "" {
 		cfg.OffsetsTopic = "connect-offsets"
 	}
-	return &Runtime{cfg: cfg, metrics: newMetrics(cfg.Registerer), connectors: map[string]plugin.Connector{}, tasks: map[TaskID]*runningTask{}}
+	rt := &Runtime{cfg: cfg, metrics: newMetrics(cfg.Registerer), connectors: map[string]plugin.Connector{}, tasks: map[TaskID]*runningTask{},
+		srcLog: cfg.Log, sinkLog: cfg.Log, errLog: cfg.Log}
+	if l := cfg.Loggers; l != nil {
+		rt.cfg.Log = l.Logger(LoggerWorker)
+		rt.srcLog, rt.sinkLog, rt.errLog = l.Logger(LoggerSourceTask), l.Logger(LoggerSinkTask), l.Logger(LoggerErrors)
+	}
+	return rt
 }
 
 // StartConnector creates and starts the connector instance of name. A
@@ -203,6 +218,27 @@ func (rt *Runtime) StopTask(id TaskID) {
 	}
 }
 
+// StopTasks stops several tasks at once: all are told to stop first, then
+// each is waited for, so a worker draining many tasks takes as long as the
+// slowest one rather than their sum.
+func (rt *Runtime) StopTasks(ids []TaskID) {
+	var stopping []*runningTask
+	rt.mu.Lock()
+	for _, id := range ids {
+		if t := rt.tasks[id]; t != nil {
+			delete(rt.tasks, id)
+			stopping = append(stopping, t)
+		}
+	}
+	rt.mu.Unlock()
+	for _, t := range stopping {
+		t.cancel()
+	}
+	for _, t := range stopping {
+		<-t.done
+	}
+}
+
 // Tasks lists the tasks running here.
 func (rt *Runtime) Tasks() []TaskID {
 	rt.mu.Lock()
@@ -227,9 +263,7 @@ func (rt *Runtime) Connectors() []string {
 
 // Close stops everything.
 func (rt *Runtime) Close() {
-	for _, id := range rt.Tasks() {
-		rt.StopTask(id)
-	}
+	rt.StopTasks(rt.Tasks())
 	for _, n := range rt.Connectors() {
 		rt.StopConnector(n)
 	}
@@ -237,55 +271,4 @@ func (rt *Runtime) Close() {
 
 type taskRunner interface {
 	run(ctx context.Context) error
-}
-
-type metrics struct {
-	polled, put, errs, dlq *prometheus.CounterVec
-	taskFailures           *prometheus.CounterVec
-	running                *prometheus.GaugeVec
-	commitLatency          *prometheus.HistogramVec
-}
-
-func newMetrics(reg prometheus.Registerer) *metrics {
-	m := &metrics{
-		polled:       prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "sluice", Subsystem: "connect", Name: "source_records_polled_total", Help: "Records polled from source tasks."}, []string{"connector"}),
-		put:          prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "sluice", Subsystem: "connect", Name: "sink_records_put_total", Help: "Records put to sink tasks."}, []string{"connector"}),
-		errs:         prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "sluice", Subsystem: "connect", Name: "record_errors_total", Help: "Records that failed conversion or transformation."}, []string{"connector"}),
-		dlq:          prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "sluice", Subsystem: "connect", Name: "dlq_records_total", Help: "Records written to a dead letter queue."}, []string{"connector"}),
-		taskFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "sluice", Subsystem: "connect", Name: "task_failures_total", Help: "Tasks that went FAILED."}, []string{"connector"}),
-		commitLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "sluice", Subsystem: "connect", Name: "offset_commit_seconds",
-			Help: "Time to commit offsets (source: connect-offsets write; sink: flush, pre-commit and group commit).", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"connector"}),
-		running: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "sluice", Subsystem: "connect", Name: "tasks_running", Help: "Tasks running on this worker."}, []string{"connector"}),
-	}
-	if reg != nil {
-		// A second runtime on the same registry (tests, several workers in
-		// one process) shares the first one's counters.
-		for _, c := range []**prometheus.CounterVec{&m.polled, &m.put, &m.errs, &m.dlq, &m.taskFailures} {
-			if err := reg.Register(*c); err != nil {
-				var are prometheus.AlreadyRegisteredError
-				if errors.As(err, &are) {
-					if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
-						*c = existing
-					}
-				}
-			}
-		}
-		if err := reg.Register(m.commitLatency); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if errors.As(err, &are) {
-				if existing, ok := are.ExistingCollector.(*prometheus.HistogramVec); ok {
-					m.commitLatency = existing
-				}
-			}
-		}
-		if err := reg.Register(m.running); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if errors.As(err, &are) {
-				if existing, ok := are.ExistingCollector.(*prometheus.GaugeVec); ok {
-					m.running = existing
-				}
-			}
-		}
-	}
-	return m
 }

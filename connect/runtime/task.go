@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/connect/plugin"
@@ -42,7 +43,7 @@ func BuildSettings(cfg map[string]string) (taskSettings, map[string]string) {
 		if strings.TrimSpace(class) == "" {
 			class = def
 		}
-		c, err := NewConverter(class, sub(cfg, prefix+"."))
+		c, err := NewConverter(class, sub(cfg, prefix+"."), prefix == "key.converter")
 		if err != nil {
 			errs[prefix] = err.Error()
 		}
@@ -113,7 +114,7 @@ func (rt *Runtime) handle(ctx context.Context, id TaskID, s taskSettings, ec err
 		return fmt.Errorf("Tolerance exceeded in error handler: stage %s: %w", ec.stage, ec.err)
 	}
 	if s.logErrors {
-		rt.cfg.Log.Warn("connect: record skipped", "task", id.String(), "stage", ec.stage, "err", ec.err)
+		rt.errLog.Warn("connect: record skipped", "task", id.String(), "stage", ec.stage, "err", ec.err)
 	}
 	if s.dlqTopic == "" || ec.orig == nil {
 		return nil
@@ -174,67 +175,86 @@ func (t *sourceTask) run(ctx context.Context) error {
 	}
 	defer func() {
 		if err := t.task.Stop(); err != nil {
-			t.rt.cfg.Log.Warn("connect: stopping source task", "task", t.id.String(), "err", err)
+			t.rt.srcLog.Warn("connect: stopping source task", "task", t.id.String(), "err", err)
 		}
 	}()
 	for {
 		recs, err := t.task.Poll(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
+		if err != nil && ctx.Err() == nil {
 			return err
 		}
 		if len(recs) == 0 {
-			continue
-		}
-		t.rt.metrics.polled.WithLabelValues(t.id.Connector).Add(float64(len(recs)))
-		out := make([]*kgo.Record, 0, len(recs))
-		latest := map[string]*plugin.SourceRecord{}
-		for _, sr := range recs {
-			if sr.SourcePartition != nil {
-				k, _ := json.Marshal(sr.SourcePartition)
-				latest[string(k)] = sr
-			}
-			kr, err := t.convert(sr)
-			if err != nil {
-				if err := t.rt.handle(ctx, t.id, t.s, *err); err != nil {
-					return err
-				}
-				continue
-			}
-			if kr != nil {
-				out = append(out, kr)
-			}
-		}
-		if len(out) > 0 {
-			// At-least-once: offsets are written only after Kafka acknowledged
-			// the records they cover.
-			if err := t.rt.cfg.Producer.ProduceSync(ctx, out...).FirstErr(); err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return fmt.Errorf("producing source records: %w", err)
-			}
-		}
-		commitStart := time.Now()
-		if err := t.commitOffsets(ctx, latest); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
+			continue
+		}
+		// Records polled before a stop are still delivered and their
+		// offsets committed, so a stopping worker (scale-in, drain) leaves
+		// nothing to redo: the rest of the batch runs on a context that
+		// outlives ctx by at most stopGrace.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopGrace)
+		err = t.deliver(fctx, recs)
+		cancel()
+		if err != nil {
 			return err
 		}
-		if len(latest) > 0 {
-			t.rt.metrics.commitLatency.WithLabelValues(t.id.Connector).Observe(time.Since(commitStart).Seconds())
-		}
-		if err := t.task.Commit(); err != nil {
-			t.rt.cfg.Log.Warn("connect: source task commit", "task", t.id.String(), "err", err)
+		if ctx.Err() != nil {
+			return nil
 		}
 	}
 }
 
+// stopGrace bounds how long a stopping task may take to deliver and
+// commit what it already has.
+const stopGrace = 15 * time.Second
+
+// deliver converts, produces and commits one polled batch.
+func (t *sourceTask) deliver(ctx context.Context, recs []*plugin.SourceRecord) error {
+	t.rt.metrics.polled.WithLabelValues(t.id.Connector).Add(float64(len(recs)))
+	out := make([]*kgo.Record, 0, len(recs))
+	latest := map[string]*plugin.SourceRecord{}
+	for _, sr := range recs {
+		if sr.SourcePartition != nil {
+			k, _ := json.Marshal(sr.SourcePartition)
+			latest[string(k)] = sr
+		}
+		kr, err := t.convert(sr)
+		if err != nil {
+			if err := t.rt.handle(ctx, t.id, t.s, *err); err != nil {
+				return err
+			}
+			continue
+		}
+		if kr != nil {
+			out = append(out, kr)
+		}
+	}
+	if len(out) > 0 {
+		// At-least-once: offsets are written only after Kafka acknowledged
+		// the records they cover.
+		if err := t.rt.cfg.Producer.ProduceSync(ctx, out...).FirstErr(); err != nil {
+			return fmt.Errorf("producing source records: %w", err)
+		}
+		t.rt.metrics.written.WithLabelValues(t.id.Connector).Add(float64(len(out)))
+		t.rt.sawTopics(t.id, out)
+	}
+	commitStart := time.Now()
+	if err := t.commitOffsets(ctx, latest); err != nil {
+		t.rt.metrics.commitFailures.WithLabelValues(t.id.Connector).Inc()
+		return err
+	}
+	if len(latest) > 0 {
+		t.rt.metrics.commitLatency.WithLabelValues(t.id.Connector).Observe(time.Since(commitStart).Seconds())
+	}
+	if err := t.task.Commit(); err != nil {
+		t.rt.srcLog.Warn("connect: source task commit", "task", t.id.String(), "err", err)
+	}
+	return nil
+}
+
 func (t *sourceTask) convert(sr *plugin.SourceRecord) (*kgo.Record, *errorContext) {
-	r := &Record{Topic: sr.Topic, Partition: -1, Offset: -1, Key: sr.Key, Value: sr.Value, Headers: sr.Headers, Timestamp: sr.Timestamp}
+	r := &Record{Topic: sr.Topic, Partition: -1, Offset: -1, KeySchema: sr.KeySchema, Key: sr.Key, ValueSchema: sr.ValueSchema, Value: sr.Value, Headers: sr.Headers, Timestamp: sr.Timestamp}
 	if r.Timestamp.IsZero() {
 		r.Timestamp = time.Now()
 	}
@@ -245,11 +265,11 @@ func (t *sourceTask) convert(sr *plugin.SourceRecord) (*kgo.Record, *errorContex
 	if r == nil {
 		return nil, nil
 	}
-	k, err := t.s.keyConv.FromConnect(r.Topic, r.Key)
+	k, err := t.s.keyConv.FromConnect(r.Topic, r.KeySchema, r.Key)
 	if err != nil {
 		return nil, &errorContext{stage: stageKeyConverter, err: err}
 	}
-	v, err := t.s.valConv.FromConnect(r.Topic, r.Value)
+	v, err := t.s.valConv.FromConnect(r.Topic, r.ValueSchema, r.Value)
 	if err != nil {
 		return nil, &errorContext{stage: stageValueConverter, err: err}
 	}
@@ -357,82 +377,112 @@ func (t *sinkTask) run(ctx context.Context) error {
 	}
 	defer func() {
 		if err := t.task.Stop(); err != nil {
-			t.rt.cfg.Log.Warn("connect: stopping sink task", "task", t.id.String(), "err", err)
+			t.rt.sinkLog.Warn("connect: stopping sink task", "task", t.id.String(), "err", err)
 		}
 	}()
 	for {
 		fs := cl.PollRecords(ctx, 1000)
-		if ctx.Err() != nil {
-			cl.AllowRebalance()
-			return nil
-		}
 		for _, fe := range fs.Errors() {
 			if errors.Is(fe.Err, context.Canceled) {
 				continue
 			}
-			t.rt.cfg.Log.Warn("connect: sink fetch", "task", t.id.String(), "topic", fe.Topic, "err", fe.Err)
+			t.rt.sinkLog.Warn("connect: sink fetch", "task", t.id.String(), "topic", fe.Topic, "err", fe.Err)
 		}
 		recs := fs.Records()
 		if len(recs) == 0 {
 			cl.AllowRebalance()
+			if ctx.Err() != nil {
+				return nil
+			}
 			continue
 		}
-		batch := make([]*plugin.SinkRecord, 0, len(recs))
-		offsets := map[plugin.TopicPartition]int64{}
-		for _, kr := range recs {
-			offsets[plugin.TopicPartition{Topic: kr.Topic, Partition: kr.Partition}] = kr.Offset + 1
-			sr, ec := t.convert(kr)
-			if ec != nil {
-				if err := t.rt.handle(ctx, t.id, t.s, *ec); err != nil {
-					cl.AllowRebalance()
-					return err
-				}
-				continue
-			}
-			if sr != nil {
-				batch = append(batch, sr)
-			}
-		}
-		if err := t.task.Put(batch); err != nil {
-			cl.AllowRebalance()
-			return fmt.Errorf("task threw an uncaught and unrecoverable exception in put: %w", err)
-		}
-		t.rt.metrics.put.WithLabelValues(t.id.Connector).Add(float64(len(batch)))
-		commitStart := time.Now()
-		commit, err := t.task.PreCommit(offsets)
-		if err != nil {
-			cl.AllowRebalance()
-			return fmt.Errorf("pre-commit: %w", err)
-		}
-		if len(commit) > 0 {
-			m := map[string]map[int32]kgo.EpochOffset{}
-			for tp, o := range commit {
-				if m[tp.Topic] == nil {
-					m[tp.Topic] = map[int32]kgo.EpochOffset{}
-				}
-				m[tp.Topic][tp.Partition] = kgo.EpochOffset{Epoch: -1, Offset: o}
-			}
-			var cerr error
-			cl.CommitOffsetsSync(ctx, m, func(_ *kgo.Client, _ *kmsgOffsetCommitRequest, _ *kmsgOffsetCommitResponse, err error) { cerr = err })
-			if cerr != nil && ctx.Err() == nil {
-				t.rt.cfg.Log.Warn("connect: sink offset commit", "task", t.id.String(), "err", cerr)
-			}
-			t.rt.metrics.commitLatency.WithLabelValues(t.id.Connector).Observe(time.Since(commitStart).Seconds())
-		}
+		// As for sources: what was fetched before a stop is put and its
+		// offsets committed before the consumer leaves its group.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopGrace)
+		err := t.process(fctx, cl, recs)
+		cancel()
 		cl.AllowRebalance()
+		if err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
 	}
 }
 
+// process converts, puts and commits one fetched batch.
+func (t *sinkTask) process(ctx context.Context, cl *kgo.Client, recs []*kgo.Record) error {
+	t.rt.metrics.read.WithLabelValues(t.id.Connector).Add(float64(len(recs)))
+	t.rt.sawTopics(t.id, recs)
+	batch := make([]*plugin.SinkRecord, 0, len(recs))
+	offsets := map[plugin.TopicPartition]int64{}
+	for _, kr := range recs {
+		offsets[plugin.TopicPartition{Topic: kr.Topic, Partition: kr.Partition}] = kr.Offset + 1
+		sr, ec := t.convert(kr)
+		if ec != nil {
+			if err := t.rt.handle(ctx, t.id, t.s, *ec); err != nil {
+				return err
+			}
+			continue
+		}
+		if sr != nil {
+			batch = append(batch, sr)
+		}
+	}
+	if err := t.task.Put(batch); err != nil {
+		return fmt.Errorf("task threw an uncaught and unrecoverable exception in put: %w", err)
+	}
+	t.rt.metrics.put.WithLabelValues(t.id.Connector).Add(float64(len(batch)))
+	commitStart := time.Now()
+	commit, err := t.task.PreCommit(offsets)
+	if err != nil {
+		return fmt.Errorf("pre-commit: %w", err)
+	}
+	if len(commit) == 0 {
+		return nil
+	}
+	m := map[string]map[int32]kgo.EpochOffset{}
+	for tp, o := range commit {
+		if m[tp.Topic] == nil {
+			m[tp.Topic] = map[int32]kgo.EpochOffset{}
+		}
+		m[tp.Topic][tp.Partition] = kgo.EpochOffset{Epoch: -1, Offset: o}
+	}
+	var cerr error
+	cl.CommitOffsetsSync(ctx, m, func(_ *kgo.Client, _ *kmsgOffsetCommitRequest, resp *kmsgOffsetCommitResponse, err error) {
+		cerr = err
+		if err == nil && resp != nil {
+			for _, rt := range resp.Topics {
+				for _, p := range rt.Partitions {
+					if e := kerr.ErrorForCode(p.ErrorCode); e != nil && cerr == nil {
+						cerr = e
+					}
+				}
+			}
+		}
+	})
+	if cerr != nil {
+		// Not fatal (a rebalance may have moved the partitions); the records
+		// come again to whoever owns them next.
+		t.rt.metrics.commitFailures.WithLabelValues(t.id.Connector).Inc()
+		t.rt.sinkLog.Warn("connect: sink offset commit", "task", t.id.String(), "err", cerr)
+		return nil
+	}
+	t.rt.metrics.commitLatency.WithLabelValues(t.id.Connector).Observe(time.Since(commitStart).Seconds())
+	return nil
+}
+
 func (t *sinkTask) convert(kr *kgo.Record) (*plugin.SinkRecord, *errorContext) {
-	k, err := t.s.keyConv.ToConnect(kr.Topic, kr.Key)
+	ks, k, err := t.s.keyConv.ToConnect(kr.Topic, kr.Key)
 	if err != nil {
 		return nil, &errorContext{stage: stageKeyConverter, err: err, orig: kr}
 	}
-	v, err := t.s.valConv.ToConnect(kr.Topic, kr.Value)
+	vs, v, err := t.s.valConv.ToConnect(kr.Topic, kr.Value)
 	if err != nil {
 		return nil, &errorContext{stage: stageValueConverter, err: err, orig: kr}
 	}
-	r := &Record{Topic: kr.Topic, Partition: kr.Partition, Offset: kr.Offset, Key: k, Value: v, Timestamp: kr.Timestamp}
+	r := &Record{Topic: kr.Topic, Partition: kr.Partition, Offset: kr.Offset, KeySchema: ks, Key: k, ValueSchema: vs, Value: v, Timestamp: kr.Timestamp}
 	for _, h := range kr.Headers {
 		r.Headers = append(r.Headers, plugin.Header{Key: h.Key, Value: h.Value})
 	}
@@ -443,5 +493,6 @@ func (t *sinkTask) convert(kr *kgo.Record) (*plugin.SinkRecord, *errorContext) {
 	if r == nil {
 		return nil, nil
 	}
-	return &plugin.SinkRecord{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Value: r.Value, Headers: r.Headers, Timestamp: r.Timestamp}, nil
+	return &plugin.SinkRecord{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, KeySchema: r.KeySchema, Key: r.Key,
+		ValueSchema: r.ValueSchema, Value: r.Value, Headers: r.Headers, Timestamp: r.Timestamp}, nil
 }

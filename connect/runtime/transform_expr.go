@@ -7,6 +7,8 @@ import (
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/vm"
+
+	"github.com/sluicehq/sluice/connect/plugin"
 )
 
 // ExprTransformClass is Sluice's own transform: filter or rewrite records
@@ -75,7 +77,7 @@ func exprEnv(r *Record) exprRecord {
 	if !r.Timestamp.IsZero() {
 		ts = r.Timestamp.UnixMilli()
 	}
-	return exprRecord{Topic: r.Topic, Partition: int64(r.Partition), Offset: r.Offset, Key: r.Key, Value: r.Value, Headers: h, Timestamp: ts}
+	return exprRecord{Topic: r.Topic, Partition: int64(r.Partition), Offset: r.Offset, Key: exprData(r.Key), Value: exprData(r.Value), Headers: h, Timestamp: ts}
 }
 
 func (t *exprTransform) Apply(r *Record) (*Record, error) {
@@ -102,16 +104,65 @@ func (t *exprTransform) Apply(r *Record) (*Record, error) {
 		if err != nil {
 			return nil, err
 		}
-		out.Key = connectValue(v)
+		out.KeySchema, out.Key = nil, connectValue(v)
 	}
 	if t.value != nil {
 		v, err := expr.Run(t.value, env)
 		if err != nil {
 			return nil, err
 		}
-		out.Value = connectValue(v)
+		out.ValueSchema, out.Value = nil, connectValue(v)
 	}
 	return &out, nil
+}
+
+// exprData shows Structs to expressions as maps (field access by name);
+// results are schemaless. Schemaless data goes through uncopied.
+func exprData(v any) any {
+	if !hasStruct(v) {
+		return v
+	}
+	switch x := v.(type) {
+	case *plugin.Struct:
+		m := make(map[string]any, len(x.Values))
+		for k, e := range x.Values {
+			m[k] = exprData(e)
+		}
+		return m
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = exprData(e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = exprData(e)
+		}
+		return out
+	}
+	return v
+}
+
+func hasStruct(v any) bool {
+	switch x := v.(type) {
+	case *plugin.Struct:
+		return x != nil
+	case []any:
+		for _, e := range x {
+			if hasStruct(e) {
+				return true
+			}
+		}
+	case map[string]any:
+		for _, e := range x {
+			if hasStruct(e) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // connectValue maps expr results onto Connect data types.
