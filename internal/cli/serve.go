@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/sluicehq/sluice/connect"
 	"github.com/sluicehq/sluice/internal/obs"
 	"github.com/sluicehq/sluice/schemaregistry"
 	"github.com/sluicehq/sluice/streams"
@@ -57,33 +56,59 @@ func init() {
 					return fmt.Errorf("streams: %w", err)
 				}
 				defer jobs.Close()
-				worker, err := connect.New(connect.Config{
-					Bootstrap:  bootstrap,
-					Addr:       cfg.Connect.Addr,
-					Logger:     log.With("component", "connect"),
-					Registerer: reg,
-				})
+				// Connect runs as a pool of worker processes (this executable's
+				// `connect worker`) behind the Connect address, autoscaling
+				// between 1 and 2 workers unless connect.capacity says otherwise.
+				capacity, err := poolCapacity(cfg.Connect.Capacity, 0, 0)
+				if err != nil {
+					return err
+				}
+				workers, err := newConnectPool(cfg, capacity, bootstrap, "connect-cluster",
+					log.With("component", "connect"), reg, cmd.ErrOrStderr())
 				if err != nil {
 					return fmt.Errorf("connect: %w", err)
 				}
-				defer worker.Close()
+				defer workers.Close()
 				checks := map[string]obs.ReadyCheck{
 					"broker":          b.Ready,
 					"schema-registry": registry.Ready,
 					"streams":         streamsReady(jobs),
-					"connect":         worker.Ready,
+					"connect":         workers.Ready,
 				}
 				api, err := newAPIServer(cfg.API.Addr, log, reg, checks)
 				if err != nil {
 					return err
 				}
 				api.srv.Handler = streamsRoutes(jobs.Handler(), api.srv.Handler)
+				// The broker outlives the Connect workers on shutdown, so they can
+				// deliver, commit and leave their groups before it goes.
+				poolDone := make(chan struct{})
 				return runAll(cmd.Context(), map[string]func(context.Context) error{
-					"broker":          b.Run,
+					"broker": func(ctx context.Context) error {
+						bctx, bcancel := context.WithCancel(context.WithoutCancel(ctx))
+						defer bcancel()
+						errc := make(chan error, 1)
+						go func() { errc <- b.Run(bctx) }()
+						select {
+						case err := <-errc:
+							return err
+						case <-ctx.Done():
+						}
+						select {
+						case <-poolDone:
+						case err := <-errc:
+							return err
+						}
+						bcancel()
+						return <-errc
+					},
 					"schema registry": registry.Run,
 					"streams":         jobs.Run,
-					"connect":         worker.Run,
-					"api server":      api.run,
+					"connect": func(ctx context.Context) error {
+						defer close(poolDone)
+						return workers.Run(ctx)
+					},
+					"api server": api.run,
 				})
 			},
 		}

@@ -38,7 +38,9 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
-var apiAddrRE = regexp.MustCompile(`sluice API listening" addr=(\S+)`)
+// apiAddrRE matches the server's own line, not a Connect worker's (their
+// lines come through prefixed with "[worker-<n>] ").
+var apiAddrRE = regexp.MustCompile(`(?m)^time=\S+ level=\S+ msg="sluice API listening" addr=(\S+)`)
 
 // startServe runs `sluice serve` with args in-process and returns the API
 // address it logged, and a stop function that waits for a clean exit.
@@ -136,14 +138,24 @@ func TestServeHealthAndMetrics(t *testing.T) {
 	if code, body := get(t, "http://"+m[1]+"/schemas/ids/1"); code != 200 || !strings.Contains(body, `"schema":"\"string\""`) {
 		t.Fatalf("get schema: %d %s", code, body)
 	}
-	// The embedded Connect worker serves the Connect REST API with the
-	// built-in connector plugins.
-	m = regexp.MustCompile(`connect REST API listening".* addr=(\S+)`).FindStringSubmatch(logs.String())
+	// The Connect pool serves the Connect REST API of its worker processes
+	// (this test binary acting as sluice, see TestMain) with the built-in
+	// connector plugins, and its capacity: autoscaling 1 to 2 by default.
+	m = regexp.MustCompile(`connect pool listening" component=connect addr=(\S+)`).FindStringSubmatch(logs.String())
 	if m == nil {
 		t.Fatalf("connect address not logged:\n%s", logs.String())
 	}
 	if code, body := get(t, "http://"+m[1]+"/connector-plugins"); code != 200 || !strings.Contains(body, "FileStreamSink") {
 		t.Fatalf("GET /connector-plugins = %d %s", code, body)
+	}
+	if code, body := get(t, "http://"+m[1]+"/admin/capacity"); code != 200 || !strings.Contains(body, `"minWorkerCount":1,"maxWorkerCount":2`) {
+		t.Fatalf("GET /admin/capacity = %d %s", code, body)
+	}
+	if !regexp.MustCompile(`(?m)^\[worker-1\] .*connect REST API listening`).MatchString(logs.String()) {
+		t.Fatalf("no worker process logged its Connect address:\n%s", logs.String())
+	}
+	if code, body := get(t, "http://"+api+"/metrics"); code != 200 || !strings.Contains(body, "sluice_connect_pool_workers 1") {
+		t.Fatalf("/metrics: %d, no pool worker gauge at 1", code)
 	}
 	// The stream job API is served on the API port by the embedded engine.
 	if code, body := get(t, "http://"+api+"/api/v1/jobs"); code != 200 {
@@ -151,6 +163,12 @@ func TestServeHealthAndMetrics(t *testing.T) {
 	}
 	if code := stop(); code != 0 {
 		t.Fatalf("serve exit code %d", code)
+	}
+	// The worker process drained and exited cleanly on SIGTERM, before the
+	// embedded broker stopped.
+	if !strings.Contains(logs.String(), `msg="connect pool worker stopped" component=connect worker=worker-1`) ||
+		!strings.Contains(logs.String(), `exit="exit status 0"`) {
+		t.Fatalf("worker-1 did not stop cleanly:\n%s", logs.String())
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -21,9 +22,9 @@ type Config struct {
 	DataDir string `yaml:"data_dir"`
 	Log     Log    `yaml:"log"`
 	Kafka   Kafka  `yaml:"kafka"`
-	// Registry, Connect and API are the listen addresses of the HTTP parts.
+	// Registry and API are the listen addresses of those HTTP parts.
 	Registry Listener `yaml:"registry"`
-	Connect  Listener `yaml:"connect"`
+	Connect  Connect  `yaml:"connect"`
 	API      Listener `yaml:"api"`
 	// Broker holds broker and default topic settings by Kafka's own names
 	// (num.partitions, log.retention.hours, ...). Values are kept as strings;
@@ -45,6 +46,47 @@ type Kafka struct {
 	AdvertisedAddr string `yaml:"advertised_addr"`
 }
 
+// Connect is the Connect REST address and the worker pool's capacity
+// (`sluice serve`, `sluice connect pool`).
+type Connect struct {
+	Addr string `yaml:"addr"`
+	// Capacity is MSK Connect's capacity object; nil means the pool's
+	// default (autoscaling between 1 and 2 workers).
+	Capacity *Capacity `yaml:"capacity"`
+	// EvaluationWindow is how long the pool averages CPU before it scales;
+	// Cooldown the least time between two scale events.
+	EvaluationWindow time.Duration `yaml:"evaluation_window"`
+	Cooldown         time.Duration `yaml:"cooldown"`
+}
+
+// Capacity mirrors MSK Connect's capacity JSON, key for key, so the same
+// document works in sluice.yaml and PUT /admin/capacity. connect/pool
+// validates it.
+type Capacity struct {
+	AutoScaling         *AutoScaling         `yaml:"autoScaling" json:"autoScaling,omitempty"`
+	ProvisionedCapacity *ProvisionedCapacity `yaml:"provisionedCapacity" json:"provisionedCapacity,omitempty"`
+}
+
+// AutoScaling is MSK Connect's autoScaling object.
+type AutoScaling struct {
+	MinWorkerCount int         `yaml:"minWorkerCount" json:"minWorkerCount"`
+	MaxWorkerCount int         `yaml:"maxWorkerCount" json:"maxWorkerCount"`
+	McuCount       int         `yaml:"mcuCount" json:"mcuCount,omitempty"`
+	ScaleInPolicy  ScalePolicy `yaml:"scaleInPolicy" json:"scaleInPolicy"`
+	ScaleOutPolicy ScalePolicy `yaml:"scaleOutPolicy" json:"scaleOutPolicy"`
+}
+
+// ScalePolicy is a CPU threshold in percent.
+type ScalePolicy struct {
+	CPUUtilizationPercentage int `yaml:"cpuUtilizationPercentage" json:"cpuUtilizationPercentage,omitempty"`
+}
+
+// ProvisionedCapacity is MSK Connect's provisionedCapacity object.
+type ProvisionedCapacity struct {
+	WorkerCount int `yaml:"workerCount" json:"workerCount"`
+	McuCount    int `yaml:"mcuCount" json:"mcuCount,omitempty"`
+}
+
 // Listener is an HTTP listen address.
 type Listener struct {
 	Addr string `yaml:"addr"`
@@ -57,7 +99,7 @@ func Default() Config {
 		Log:      Log{Level: "info", Format: "text"},
 		Kafka:    Kafka{Addr: ":9092"},
 		Registry: Listener{Addr: ":8081"},
-		Connect:  Listener{Addr: ":8083"},
+		Connect:  Connect{Addr: ":8083", EvaluationWindow: 5 * time.Minute, Cooldown: 5 * time.Minute},
 		API:      Listener{Addr: ":8080"},
 		Broker:   map[string]string{},
 	}
@@ -70,7 +112,7 @@ type fileConfig struct {
 	Log      *Log           `yaml:"log"`
 	Kafka    *Kafka         `yaml:"kafka"`
 	Registry *Listener      `yaml:"registry"`
-	Connect  *Listener      `yaml:"connect"`
+	Connect  *Connect       `yaml:"connect"`
 	API      *Listener      `yaml:"api"`
 	Broker   map[string]any `yaml:"broker"`
 }
@@ -119,9 +161,29 @@ func Parse(raw []byte, base Config) (Config, error) {
 	for _, l := range []struct {
 		from *Listener
 		to   *Listener
-	}{{fc.Registry, &cfg.Registry}, {fc.Connect, &cfg.Connect}, {fc.API, &cfg.API}} {
+	}{{fc.Registry, &cfg.Registry}, {fc.API, &cfg.API}} {
 		if l.from != nil && l.from.Addr != "" {
 			l.to.Addr = l.from.Addr
+		}
+	}
+	if c := fc.Connect; c != nil {
+		if c.Addr != "" {
+			cfg.Connect.Addr = c.Addr
+		}
+		if c.Capacity != nil {
+			cfg.Connect.Capacity = c.Capacity
+		}
+		for _, d := range []struct {
+			name string
+			from time.Duration
+			to   *time.Duration
+		}{{"evaluation_window", c.EvaluationWindow, &cfg.Connect.EvaluationWindow}, {"cooldown", c.Cooldown, &cfg.Connect.Cooldown}} {
+			if d.from < 0 {
+				return base, fmt.Errorf("parse config: connect.%s must not be negative, got %s", d.name, d.from)
+			}
+			if d.from > 0 {
+				*d.to = d.from
+			}
 		}
 	}
 	cfg.Broker = make(map[string]string, len(base.Broker)+len(fc.Broker))

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestLoadOverridesDefaults(t *testing.T) {
@@ -96,5 +97,52 @@ func TestSampleConfigLoads(t *testing.T) {
 	}
 	if cfg.Broker["num.partitions"] != "1" {
 		t.Fatalf("broker section not read: %v", cfg.Broker)
+	}
+}
+
+func TestConnectSection(t *testing.T) {
+	cfg, err := Parse([]byte(`
+connect:
+  addr: 127.0.0.1:18083
+  evaluation_window: 30s
+  cooldown: 1m
+  capacity:
+    autoScaling:
+      minWorkerCount: 2
+      maxWorkerCount: 4
+      mcuCount: 2
+      scaleInPolicy: {cpuUtilizationPercentage: 25}
+      scaleOutPolicy: {cpuUtilizationPercentage: 75}
+`), Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cfg.Connect
+	if c.Addr != "127.0.0.1:18083" || c.EvaluationWindow != 30*time.Second || c.Cooldown != time.Minute {
+		t.Fatalf("connect = %+v", c)
+	}
+	a := c.Capacity.AutoScaling
+	if a == nil || a.MinWorkerCount != 2 || a.MaxWorkerCount != 4 || a.McuCount != 2 ||
+		a.ScaleInPolicy.CPUUtilizationPercentage != 25 || a.ScaleOutPolicy.CPUUtilizationPercentage != 75 {
+		t.Fatalf("autoScaling = %+v", a)
+	}
+	// Defaults: 5 min window and cool-down, no capacity (the pool's default).
+	d := Default().Connect
+	if d.EvaluationWindow != 5*time.Minute || d.Cooldown != 5*time.Minute || d.Capacity != nil {
+		t.Fatalf("defaults %+v", d)
+	}
+	cfg, err = Parse([]byte("connect:\n  capacity:\n    provisionedCapacity: {workerCount: 3}\n"), Default())
+	if err != nil || cfg.Connect.Capacity.ProvisionedCapacity.WorkerCount != 3 || cfg.Connect.Addr != ":8083" {
+		t.Fatalf("provisioned: %+v %v", cfg.Connect, err)
+	}
+	for _, doc := range []string{
+		"connect:\n  capacity:\n    autoScaling: {minWorkers: 1}\n",
+		"connect:\n  cooldown: soon\n",
+		"connect:\n  evaluation_window: -1s\n",
+		"connect:\n  scale: 1\n",
+	} {
+		if _, err := Parse([]byte(doc), Default()); err == nil {
+			t.Errorf("Parse(%q) succeeded, want an error", doc)
+		}
 	}
 }
