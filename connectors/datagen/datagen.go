@@ -29,6 +29,7 @@ var def = plugin.ConfigDef{
 	{Name: "records.per.second", Type: plugin.TypeDouble, Default: "10", Validator: plugin.AtLeast(0.001), Importance: plugin.Medium, Documentation: "Records each task generates per second."},
 	{Name: "iterations", Type: plugin.TypeLong, Default: "-1", Importance: plugin.Medium, Documentation: "Records each task generates in total; -1 for no end."},
 	{Name: "batch.size", Type: plugin.TypeInt, Default: "100", Validator: plugin.AtLeast(1), Importance: plugin.Low, Documentation: "Most records returned by one poll."},
+	{Name: "cpu.per.record.ms", Type: plugin.TypeDouble, Default: "0", Validator: plugin.AtLeast(0), Importance: plugin.Low, Documentation: "For autoscaling tests and demos: CPU time, in milliseconds, the task burns for each record it generates."},
 	{Name: "fail.after", Type: plugin.TypeLong, Default: "-1", Importance: plugin.Low, Documentation: "For tests: the task fails after generating this many records; -1 never."},
 }
 
@@ -69,6 +70,7 @@ type task struct {
 	interval  time.Duration
 	last      time.Time
 	generated int64
+	cpuCost   time.Duration // CPU burned per record
 }
 
 func (t *task) Start(ctx plugin.TaskContext, cfg map[string]string) error {
@@ -79,6 +81,7 @@ func (t *task) Start(ctx plugin.TaskContext, cfg map[string]string) error {
 	t.topic, t.limit, t.failAfter, t.batch = p.String("kafka.topic"), p.Int("iterations"), p.Int("fail.after"), int(p.Int("batch.size"))
 	t.index, _ = strconv.ParseInt(cfg["task.index"], 10, 64)
 	t.interval = time.Duration(float64(time.Second) / p.Float("records.per.second"))
+	t.cpuCost = time.Duration(p.Float("cpu.per.record.ms") * float64(time.Millisecond))
 	if off := ctx.Offset(map[string]any{"task": t.index}); off != nil {
 		if f, ok := off["seq"].(float64); ok {
 			t.next = int64(f) + 1
@@ -112,6 +115,9 @@ func (t *task) Poll(ctx context.Context) ([]*plugin.SourceRecord, error) {
 				return out, nil // deliver these; fail on the next poll
 			}
 			return nil, fmt.Errorf("datagen: failing after %d records as configured (fail.after)", t.generated)
+		}
+		if t.cpuCost > 0 {
+			burnCPU(t.cpuCost)
 		}
 		seq := t.next
 		t.next++

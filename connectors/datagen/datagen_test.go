@@ -2,7 +2,9 @@ package datagen
 
 import (
 	"context"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -57,5 +59,31 @@ func TestGeneratesAndResumes(t *testing.T) {
 	}
 	if err := c.Start(map[string]string{}); err == nil {
 		t.Fatal("missing kafka.topic accepted")
+	}
+}
+
+// cpu.per.record.ms makes each generated record cost that much CPU time of
+// the polling thread, so a worker's load follows the record rate.
+func TestCPUCostPerRecord(t *testing.T) {
+	c := &connector{}
+	tk := c.NewTask()
+	cfg := map[string]string{"kafka.topic": "t", "records.per.second": "1000", "batch.size": "5", "cpu.per.record.ms": "20", "task.index": "0"}
+	if err := tk.Start(offsets(nil), cfg); err != nil {
+		t.Fatal(err)
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var recs int
+	before := threadCPU()
+	for recs < 5 {
+		rs, err := tk.Poll(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs += len(rs)
+	}
+	// The burn runs on this (locked) thread, so its CPU time covers it.
+	if used := threadCPU() - before; used < time.Duration(recs)*20*time.Millisecond {
+		t.Fatalf("%d records used %v of CPU, want at least %v", recs, used, time.Duration(recs)*20*time.Millisecond)
 	}
 }
