@@ -91,6 +91,14 @@ func TestSampleConfigLoads(t *testing.T) {
 		t.Fatal(err)
 	}
 	def := Default()
+	// The sample spells out the pool's default capacity (the code leaves it
+	// nil and lets connect/pool fill it in).
+	want := AutoScaling{MinWorkerCount: 1, MaxWorkerCount: 2, McuCount: 1,
+		ScaleInPolicy: ScalePolicy{CPUUtilizationPercentage: 20}, ScaleOutPolicy: ScalePolicy{CPUUtilizationPercentage: 80}}
+	if c := cfg.Connect.Capacity; c == nil || c.AutoScaling == nil || *c.AutoScaling != want || c.ProvisionedCapacity != nil {
+		t.Fatalf("sample connect.capacity = %+v, want autoScaling %+v", c, want)
+	}
+	cfg.Connect.Capacity = nil
 	if cfg.DataDir != def.DataDir || cfg.Kafka != def.Kafka || cfg.API != def.API || cfg.Log != def.Log ||
 		cfg.Registry != def.Registry || cfg.Connect != def.Connect {
 		t.Fatalf("deploy/sluice.yaml differs from the defaults:\n got %+v\nwant %+v", cfg, def)
