@@ -145,8 +145,15 @@ func TestTwoInstancesShareAndRebalance(t *testing.T) {
 		got = dlq.PollFetches(pctx).NumRecords()
 		cancel()
 	}
-	if ji, _ := a.Job("euro"); ji.DeadLetters == 0 {
-		t.Logf("describe does not count the dead letter yet: %+v", ji)
+	// And it is counted (describe, sluice_streams_dead_letters_total).
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if ji, _ := a.Job("euro"); ji.DeadLetters > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			ji, _ := a.Job("euro")
+			t.Fatalf("dead letter not counted: %+v", ji)
+		}
 	}
 	// The job goes on after the bad record.
 	produce(80, 81)

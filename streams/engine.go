@@ -53,6 +53,17 @@ type Config struct {
 	// RetryBackoff is how long a failed job waits before it is restarted;
 	// default 5s.
 	RetryBackoff time.Duration
+	// Registry is the schema registry URL for jobs with avro keys or
+	// values that do not name their own `registry`.
+	Registry string
+	// SessionTimeout is the runners' consumer group session timeout (how
+	// soon a vanished instance's tasks move); 0: kgo's default (45s). A
+	// job's `session_timeout` takes precedence.
+	SessionTimeout time.Duration
+	// CleanupTimeout bounds how long Delete waits for every instance to
+	// leave the job's consumer groups before it deletes its internal
+	// topics; default 30s.
+	CleanupTimeout time.Duration
 }
 
 // StoredJob is a job definition as kept in the jobs topic.
@@ -159,6 +170,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.RetryBackoff <= 0 {
 		cfg.RetryBackoff = 5 * time.Second
+	}
+	if cfg.CleanupTimeout <= 0 {
+		cfg.CleanupTimeout = 30 * time.Second
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -462,6 +476,10 @@ func (e *Engine) Apply(ctx context.Context, data []byte) (JobInfo, error) {
 	if _, err := plan.Compile("job.yaml", job); err != nil {
 		return JobInfo{}, err
 	}
+	if job.UsesAvro() && job.Registry == "" && e.cfg.Registry == "" {
+		return JobInfo{}, spec.Errors{{File: "job.yaml", Pos: job.Pos, Path: "registry",
+			Msg: "the job uses avro but no schema registry is configured: set `registry: http://host:8081`"}}
+	}
 	if err := e.checkTopics(ctx, job); err != nil {
 		return JobInfo{}, err
 	}
@@ -526,9 +544,19 @@ func (e *Engine) SetPaused(ctx context.Context, name string, paused bool) (JobIn
 	return ji, nil
 }
 
-// Delete removes a job on every instance.
+// Delete removes a job on every instance, then its consumer groups and
+// internal topics (repartition and changelog; the sink and dead-letter
+// topics stay), once every instance has left the groups or
+// Config.CleanupTimeout has passed.
 func (e *Engine) Delete(ctx context.Context, name string) error {
-	if _, ok := e.Job(name); !ok {
+	e.mu.Lock()
+	ent, ok := e.jobs[name]
+	var p *plan.Plan
+	if ok {
+		p = ent.plan
+	}
+	e.mu.Unlock()
+	if !ok {
 		return ErrNotFound
 	}
 	rec := &kgo.Record{Topic: e.cfg.JobsTopic, Key: []byte(name)}
@@ -537,6 +565,57 @@ func (e *Engine) Delete(ctx context.Context, name string) error {
 	}
 	if !e.waitApplied(ctx, rec.Partition, rec.Offset) {
 		e.remove(name)
+	}
+	if p == nil {
+		return nil // never compiled, never ran
+	}
+	return e.cleanup(ctx, p)
+}
+
+// cleanup deletes a deleted job's consumer groups and internal topics. A
+// group still has members while other instances stop the job; deleting
+// the topics before they leave could let a last changelog write recreate
+// one, so it waits for the groups to empty first.
+func (e *Engine) cleanup(ctx context.Context, p *plan.Plan) error {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.CleanupTimeout)
+	defer cancel()
+	groups := runtime.Groups(p, "sluice-streams-"+p.Job.Name)
+	for len(groups) > 0 {
+		resp, err := e.admin.DeleteGroups(ctx, groups...)
+		var busy []string
+		if err == nil {
+			for g, r := range resp {
+				switch {
+				case r.Err == nil, errors.Is(r.Err, kerr.GroupIDNotFound):
+				case errors.Is(r.Err, kerr.NonEmptyGroup), errors.Is(r.Err, kerr.CoordinatorLoadInProgress),
+					errors.Is(r.Err, kerr.NotCoordinator), errors.Is(r.Err, kerr.CoordinatorNotAvailable):
+					busy = append(busy, g)
+				default:
+					e.log.Warn("deleting job group", "job", p.Job.Name, "group", g, "err", r.Err)
+				}
+			}
+		}
+		groups = busy
+		if len(groups) == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			e.log.Warn("job deleted but instances still in its groups; deleting its topics anyway", "job", p.Job.Name, "groups", groups)
+			groups = nil
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer dcancel()
+	resp, err := e.admin.DeleteTopics(dctx, runtime.InternalTopics(p)...)
+	if err != nil {
+		return fmt.Errorf("streams: deleting internal topics of %q: %w", p.Job.Name, err)
+	}
+	for _, r := range resp {
+		if r.Err != nil && !errors.Is(r.Err, kerr.UnknownTopicOrPartition) {
+			return fmt.Errorf("streams: deleting topic %q of job %q: %w", r.Topic, p.Job.Name, r.Err)
+		}
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/streams/plan"
+	"github.com/sluicehq/sluice/streams/spec"
 )
 
 // fakeRuns records which jobs are running on one engine.
@@ -284,5 +285,20 @@ func TestFailedJobIsReportedAndRestarted(t *testing.T) {
 	}
 	if ji, _ := e.Job("big-bids"); ji.Status != "stopped" {
 		t.Fatalf("after Run: %+v", ji)
+	}
+}
+
+// A job that uses avro with no registry anywhere is rejected at apply,
+// with a position, before anything is stored.
+func TestApplyAvroNeedsRegistry(t *testing.T) {
+	e, err := New(Config{Bootstrap: []string{"127.0.0.1:1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	_, err = e.Apply(context.Background(), []byte("name: a\nsources: [{name: s, topic: in, value: avro}]\nsink: {topic: out}\n"))
+	var se spec.Errors
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "no schema registry is configured") {
+		t.Fatalf("apply: %v", err)
 	}
 }

@@ -17,6 +17,8 @@ func defaultRun(cfg Config, log *slog.Logger, m *runtime.Metrics) RunFunc {
 			Plan:           p,
 			Group:          group,
 			CommitInterval: cfg.CommitInterval,
+			SessionTimeout: cfg.SessionTimeout,
+			Registry:       cfg.Registry,
 			Logger:         log.With("job", p.Job.Name),
 			Metrics:        m,
 			ExtraOpts:      cfg.ClientOpts,

@@ -288,7 +288,7 @@ func typeOfSchema(s schema) reflect.Type { return tMap }
 func ms(d time.Duration) int64 { return int64(d / time.Millisecond) }
 
 func sourceSchema(s spec.Source) schema {
-	if s.Value.Format != "json" {
+	if s.Value.Format == "string" {
 		return schema{"value": tString}
 	}
 	if len(s.Value.Fields) == 0 {

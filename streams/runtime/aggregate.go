@@ -16,6 +16,8 @@ type group struct {
 	accs    []acc
 	maxTime int64 // output timestamp: the newest record in the group
 	dead    bool  // merged into another session
+	seq     int64 // creation order, kept across restores
+	stored  bool  // written to the changelog: deleting it needs a tombstone
 }
 
 type gkey struct {
@@ -48,8 +50,9 @@ func newAggOp(op *plan.Aggregate) *aggOp {
 	}
 }
 
-func (a *aggOp) newGroup(key any, skey string, b Bounds) *group {
-	g := &group{key: key, skey: skey, bounds: b, maxTime: b.Start}
+func (a *aggOp) newGroup(t *Task, key any, skey string, b Bounds) *group {
+	t.seq++
+	g := &group{key: key, skey: skey, bounds: b, maxTime: b.Start, seq: t.seq}
 	for _, f := range a.op.Fields {
 		g.accs = append(g.accs, newAcc(f.Fn, f.K, f.Of == nil))
 	}
@@ -87,7 +90,7 @@ func (a *aggOp) process(t *Task, i int, r Record) error {
 	case w == nil:
 		g := a.groups[gkey{key: skey}]
 		if g == nil {
-			g = a.newGroup(key, skey, Bounds{})
+			g = a.newGroup(t, key, skey, Bounds{})
 			g.maxTime = r.Time
 		}
 		if err := a.check(t, g); err != nil {
@@ -95,6 +98,7 @@ func (a *aggOp) process(t *Task, i int, r Record) error {
 		}
 		a.groups[gkey{key: skey}] = g
 		a.add(g, r.Time)
+		t.dirty[dirtyRef{op: i, g: g}] = true
 		return t.run(i+1, a.output(g))
 	case w.Type == spec.Session:
 		return a.session(t, i, r, key, skey)
@@ -115,7 +119,7 @@ func (a *aggOp) process(t *Task, i int, r Record) error {
 		gk := gkey{skey, start}
 		g := a.groups[gk]
 		if g == nil {
-			g = a.newGroup(key, skey, Bounds{start, end})
+			g = a.newGroup(t, key, skey, Bounds{start, end})
 		}
 		if err := a.check(t, g); err != nil {
 			return err
@@ -128,6 +132,7 @@ func (a *aggOp) process(t *Task, i int, r Record) error {
 			a.byEnd[end] = append(a.byEnd[end], g)
 		}
 		a.add(g, r.Time)
+		t.dirty[dirtyRef{op: i, g: g}] = true
 		if !a.final {
 			if err := t.run(i+1, a.output(g)); err != nil && first == nil {
 				first = err
@@ -188,7 +193,7 @@ func (a *aggOp) session(t *Task, i int, r Record, key any, skey string) error {
 		t.stats.Late++
 		return nil
 	}
-	ng := a.newGroup(key, skey, b)
+	ng := a.newGroup(t, key, skey, b)
 	for _, g := range merged {
 		for n := range ng.accs {
 			ng.accs[n].merge(g.accs[n])
@@ -209,6 +214,10 @@ func (a *aggOp) session(t *Task, i int, r Record, key any, skey string) error {
 	sort.Slice(rest, func(x, y int) bool { return rest[x].bounds.Start < rest[y].bounds.Start })
 	a.sessions[skey] = rest
 	heap.Push(&a.sheap, sessEntry{end: b.End, g: ng})
+	for _, g := range merged {
+		t.dirty[dirtyRef{op: i, g: g}] = false
+	}
+	t.dirty[dirtyRef{op: i, g: ng}] = true
 	var first error
 	for _, g := range merged {
 		g.dead = true
@@ -268,6 +277,7 @@ func (a *aggOp) advance(t *Task, i int) error {
 			} else {
 				a.sessions[e.g.skey] = list
 			}
+			t.dirty[dirtyRef{op: i, g: e.g}] = false
 			emit(e.g)
 		}
 		return first
@@ -276,6 +286,7 @@ func (a *aggOp) advance(t *Task, i int) error {
 		end := heap.Pop(&a.ends).(int64)
 		for _, g := range a.byEnd[end] {
 			delete(a.groups, gkey{g.skey, g.bounds.Start})
+			t.dirty[dirtyRef{op: i, g: g}] = false
 			emit(g)
 		}
 		delete(a.byEnd, end)
@@ -308,7 +319,7 @@ func (h sessHeap) Less(i, j int) bool {
 	if h[i].end != h[j].end {
 		return h[i].end < h[j].end
 	}
-	return h[i].g.bounds.Start < h[j].g.bounds.Start
+	return h[i].g.seq < h[j].g.seq
 }
 func (h sessHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
 func (h *sessHeap) Push(x any)   { *h = append(*h, x.(sessEntry)) }

@@ -34,6 +34,11 @@ func DecodeValue(s plan.Source, b []byte) (any, error) {
 	if s.Internal {
 		v = numbers(v)
 	}
+	return coerceFields(s, v)
+}
+
+// coerceFields converts a decoded value's declared fields to their types.
+func coerceFields(s plan.Source, v any) (any, error) {
 	m, ok := v.(map[string]any)
 	if !ok {
 		if len(s.Coerce) > 0 {
@@ -79,12 +84,18 @@ func numbers(v any) any {
 func coerce(x any, typ string) (any, error) {
 	switch typ {
 	case "int":
+		if i, ok := x.(int); ok {
+			return i, nil
+		}
 		if f, ok := x.(float64); ok && f == math.Trunc(f) && math.Abs(f) < 1<<53 {
 			return int(f), nil
 		}
 	case "float":
 		if f, ok := x.(float64); ok {
 			return f, nil
+		}
+		if i, ok := x.(int); ok {
+			return float64(i), nil
 		}
 	case "string":
 		if s, ok := x.(string); ok {

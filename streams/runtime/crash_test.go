@@ -59,7 +59,7 @@ sink: {topic: view-counts}
 	t0 := time.Now()
 	produce(0, 14000)
 	cancelA, doneA := run(true)
-	// Wait until A has snapshotted state into the changelog.
+	// Wait until A has written state to the changelog.
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		// A fresh client each time: a client that saw the topic missing
 		// caches that for its metadata min age.
@@ -82,13 +82,13 @@ sink: {topic: view-counts}
 		if time.Now().After(deadline) {
 			select {
 			case err := <-doneA:
-				t.Fatalf("no snapshot written; run: %v", err)
+				t.Fatalf("no state written; run: %v", err)
 			default:
 			}
-			t.Fatal("no snapshot written")
+			t.Fatal("no state written")
 		}
 	}
-	t.Logf("snapshot seen after %v", time.Since(t0))
+	t.Logf("state seen after %v", time.Since(t0))
 	cancelA()
 	if err := <-doneA; err != nil {
 		t.Fatal(err)

@@ -49,11 +49,13 @@ func (j *tableJoinOp) other(t *Task, i int, r Record) error {
 	if err != nil {
 		return err
 	}
+	sk := KeyString(k)
 	if r.Value == nil {
-		delete(j.table, KeyString(k))
+		delete(j.table, sk)
 	} else {
-		j.table[KeyString(k)] = r.Value
+		j.table[sk] = r.Value
 	}
+	t.dirty[dirtyRef{op: i, row: sk}] = true
 	return nil
 }
 
@@ -95,6 +97,8 @@ type joinEntry struct {
 	value   any
 	time    int64
 	matched bool
+	seq     int64 // creation order: the store key, and ties in expiry
+	stored  bool  // written to the changelog: deleting it needs a tombstone
 }
 
 func newStreamJoinOp(op *plan.Join) *streamJoinOp {
@@ -128,7 +132,9 @@ func (j *streamJoinOp) add(t *Task, i, side int, key any, r Record) error {
 		t.stats.Late++
 		return nil
 	}
-	e := &joinEntry{side: side, key: key, skey: KeyString(key), value: r.Value, time: r.Time}
+	t.seq++
+	e := &joinEntry{side: side, key: key, skey: KeyString(key), value: r.Value, time: r.Time, seq: t.seq}
+	t.dirty[dirtyRef{op: i, e: e}] = true
 	var first error
 	for _, o := range j.buf[1-side][e.skey] {
 		d := o.time - e.time
@@ -139,7 +145,11 @@ func (j *streamJoinOp) add(t *Task, i, side int, key any, r Record) error {
 		if side == 1 {
 			left, right = o, e
 		}
-		left.matched, right.matched = true, true
+		if !o.matched {
+			o.matched = true
+			t.dirty[dirtyRef{op: i, e: o}] = true
+		}
+		e.matched = true
 		out, err := t.joinOutput(j.op, left.key, left.value, right.value, max(left.time, right.time))
 		if err == nil {
 			err = t.run(i+1, out)
@@ -157,6 +167,7 @@ func (j *streamJoinOp) advance(t *Task, i int) error {
 	var first error
 	for j.expiry.Len() > 0 && j.expiry[0].time+j.op.Within+j.op.Grace < t.streamTime {
 		e := heap.Pop(&j.expiry).(*joinEntry)
+		t.dirty[dirtyRef{op: i, e: e}] = false
 		list := j.buf[e.side][e.skey]
 		for n, x := range list {
 			if x == e {
@@ -191,10 +202,15 @@ func (j *streamJoinOp) advance(t *Task, i int) error {
 
 type joinHeap []*joinEntry
 
-func (h joinHeap) Len() int           { return len(h) }
-func (h joinHeap) Less(i, j int) bool { return h[i].time < h[j].time }
-func (h joinHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *joinHeap) Push(x any)        { *h = append(*h, x.(*joinEntry)) }
+func (h joinHeap) Len() int { return len(h) }
+func (h joinHeap) Less(i, j int) bool {
+	if h[i].time != h[j].time {
+		return h[i].time < h[j].time
+	}
+	return h[i].seq < h[j].seq
+}
+func (h joinHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *joinHeap) Push(x any)   { *h = append(*h, x.(*joinEntry)) }
 func (h *joinHeap) Pop() any {
 	old := *h
 	x := old[len(old)-1]

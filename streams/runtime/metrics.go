@@ -16,6 +16,8 @@ type Metrics struct {
 	DeadLetters *prometheus.CounterVec // job
 	Lag         *prometheus.GaugeVec   // job
 	StateSize   *prometheus.GaugeVec   // job
+	// ChangelogWrites counts store entries written to changelog topics.
+	ChangelogWrites *prometheus.CounterVec // job
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: none).
@@ -33,6 +35,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Records sent to the dead-letter topic."}, []string{"job"}),
 		Lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sluice_streams_lag_records",
 			Help: "Records behind the high watermark, summed over this instance's input partitions."}, []string{"job"}),
+		ChangelogWrites: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_streams_changelog_records_total",
+			Help: "State store entries (and tombstones) written to changelog topics."}, []string{"job"}),
 		StateSize: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sluice_streams_state_entries",
 			Help: "Windows, sessions, join buffers and table rows held by this instance."}, []string{"job"}),
 	}
@@ -44,7 +48,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	if m.StepIn, err = register(reg, m.StepIn); err != nil {
 		return nil, err
 	}
-	for _, c := range []**prometheus.CounterVec{&m.StepOut, &m.Out, &m.Late, &m.DeadLetters} {
+	for _, c := range []**prometheus.CounterVec{&m.StepOut, &m.Out, &m.Late, &m.DeadLetters, &m.ChangelogWrites} {
 		if *c, err = register(reg, *c); err != nil {
 			return nil, err
 		}

@@ -49,9 +49,24 @@ func bids(n int) []Record {
 	return out
 }
 
+// changelogEvery is how many events pass between two changelog writes in
+// the benchmarks, as the runner writes a task's store changes once per
+// commit interval.
+const changelogEvery = 20000
+
+// drainChanges encodes a task's store changes as the runner would before
+// producing them; it returns how many there were.
+func drainChanges(b *testing.B, task *Task) int {
+	ch, err := task.Changes()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return len(ch)
+}
+
 func benchJob(b *testing.B, job string, recs []Record) {
 	p := compileJob(b, job)
-	var outs int
+	var outs, changes int
 	task := NewTask(p, func(Record) { outs++ })
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -62,10 +77,14 @@ func benchJob(b *testing.B, job string, recs []Record) {
 		if err := task.Process(0, r); err != nil {
 			b.Fatal(err)
 		}
+		if i%changelogEvery == changelogEvery-1 {
+			changes += drainChanges(b, task)
+		}
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	b.ReportMetric(float64(outs)/float64(b.N), "out/event")
+	b.ReportMetric(float64(changes)/float64(b.N), "changelog/event")
 }
 
 func BenchmarkNexmarkFilterMap(b *testing.B) {
@@ -164,7 +183,7 @@ sink: {topic: out}
 			evs = append(evs, ev{src, r})
 		}
 	}
-	var outs int
+	var outs, changes int
 	task := NewTask(p, func(Record) { outs++ })
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -174,8 +193,12 @@ sink: {topic: out}
 		if err := task.Process(e.src, e.r); err != nil {
 			b.Fatal(err)
 		}
+		if i%changelogEvery == changelogEvery-1 {
+			changes += drainChanges(b, task)
+		}
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	b.ReportMetric(float64(outs)/float64(b.N), "out/event")
+	b.ReportMetric(float64(changes)/float64(b.N), "changelog/event")
 }

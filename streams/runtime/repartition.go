@@ -68,3 +68,30 @@ func usedSources(p *plan.Plan) []int {
 	}
 	return used
 }
+
+// InternalTopics are the topics a job creates for itself (repartition and
+// changelog topics of every stage), which deleting the job removes. The
+// sink and dead-letter topics are the user's and stay.
+func InternalTopics(p *plan.Plan) []string {
+	st := stages(p)
+	var out []string
+	for i := range st {
+		if i > 0 {
+			out = append(out, RepartitionTopic(p.Job.Name, i))
+		}
+		out = append(out, ChangelogTopic(p.Job.Name, i+1))
+	}
+	return out
+}
+
+// Groups are the consumer groups of a job's stages, given the first's.
+func Groups(p *plan.Plan, group string) []string {
+	if group == "" {
+		group = "sluice-streams-" + p.Job.Name
+	}
+	out := []string{group}
+	for i := 2; i <= len(stages(p)); i++ {
+		out = append(out, fmt.Sprintf("%s-%d", group, i))
+	}
+	return out
+}

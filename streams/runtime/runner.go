@@ -26,9 +26,16 @@ type RunnerConfig struct {
 	// for a topic with nothing fetched before going on without it, as
 	// Kafka Streams' max.task.idle.ms; 0 never waits.
 	MaxTaskIdle time.Duration
-	Logger      *slog.Logger
-	Metrics     *Metrics  // may be nil
-	ExtraOpts   []kgo.Opt // TLS, SASL, ...
+	// SessionTimeout is the consumer group session timeout: how long the
+	// group waits for an instance that vanished (kill -9) before giving
+	// its tasks to others; 0 means kgo's default (45s).
+	SessionTimeout time.Duration
+	// Registry is the schema registry URL for avro keys and values; the
+	// job's own `registry` setting takes precedence.
+	Registry  string
+	Logger    *slog.Logger
+	Metrics   *Metrics  // may be nil
+	ExtraOpts []kgo.Opt // TLS, SASL, ...
 	// OnStats, if set, is called from the runner's goroutine after each
 	// batch with the job's totals on this instance.
 	OnStats func(JobStats)
@@ -41,6 +48,7 @@ type JobStats struct {
 	Steps                             []StepStats // in plan op order
 	In, Out                           int64
 	Late, DeadLetters, Lag, StateSize int64
+	ChangelogWrites                   int64 // store entries written to the changelog
 }
 
 // StepStats are records into and out of one step.
@@ -70,9 +78,9 @@ const (
 // keys partitioned alike (the range balancer keeps the same numbers on the
 // same member). Delivery is at least once: offsets are marked only after
 // the outputs of their records are acknowledged, and committed every
-// CommitInterval and on revocation. A stateful task snapshots its state and
-// input offsets to the job's changelog topic (changelog.go) and a task
-// moved to another instance resumes from that snapshot. A key_by before an
+// CommitInterval and on revocation. A stateful task writes its store
+// changes and input offsets to the job's changelog topic (changelog.go)
+// and a task moved to another instance restores its stores from it. A key_by before an
 // aggregate or join splits the job into stages joined by a repartition
 // topic (repartition.go), each its own consumer group.
 func Run(ctx context.Context, cfg RunnerConfig) error {
@@ -83,8 +91,24 @@ func Run(ctx context.Context, cfg RunnerConfig) error {
 	if cfg.Group == "" {
 		cfg.Group = "sluice-streams-" + job.Name
 	}
+	if job.CommitInterval > 0 {
+		cfg.CommitInterval = job.CommitInterval
+	}
+	if job.SessionTimeout > 0 {
+		cfg.SessionTimeout = job.SessionTimeout
+	}
+	if job.Registry != "" {
+		cfg.Registry = job.Registry
+	}
 	if cfg.CommitInterval <= 0 {
 		cfg.CommitInterval = time.Second
+	}
+	var codecs *avroCodecs
+	if job.UsesAvro() {
+		if cfg.Registry == "" {
+			return fmt.Errorf("streams job %q: avro needs a schema registry (the job's `registry` or the engine's)", job.Name)
+		}
+		codecs = newAvroCodecs(cfg.Registry)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -97,9 +121,13 @@ func Run(ctx context.Context, cfg RunnerConfig) error {
 		if i > 0 {
 			group = fmt.Sprintf("%s-%d", cfg.Group, i+1)
 		}
-		r := &runner{cfg: cfg, plan: p, group: group, job: job.Name, tasks: map[int32]*taskState{}, srcByTopic: map[string]int{}, crash: cfg.crash}
+		r := &runner{cfg: cfg, plan: p, group: group, job: job.Name, tasks: map[int32]*taskState{}, srcByTopic: map[string]int{}, crash: cfg.crash, avro: codecs}
+		if err := r.prepareSink(ctx); err != nil {
+			return err
+		}
 		if NewTask(p, nil).Stateful() {
 			r.changelog = ChangelogTopic(job.Name, i+1)
+			r.fingerprint = fingerprint(p)
 		}
 		r.onStats = func(js JobStats) { agg.set(i, js) }
 		for _, idx := range usedSources(p) {
@@ -162,6 +190,7 @@ func (m *statsMerger) set(i int, js JobStats) {
 		all.DeadLetters += s.DeadLetters
 		all.Lag += s.Lag
 		all.StateSize += s.StateSize
+		all.ChangelogWrites += s.ChangelogWrites
 	}
 	m.onStats(all) // under mu: callers see totals in order
 	m.mu.Unlock()
@@ -185,6 +214,10 @@ func (r *runner) run(ctx context.Context) error {
 		kgo.RecordPartitioner(newPartitioner(r.changelog)),
 		kgo.MetadataMinAge(250 * time.Millisecond), // topics this job just created appear quickly
 	}, r.cfg.ExtraOpts...)
+	if r.cfg.SessionTimeout > 0 {
+		opts = append(opts, kgo.SessionTimeout(r.cfg.SessionTimeout),
+			kgo.HeartbeatInterval(max(r.cfg.SessionTimeout/10, 100*time.Millisecond)))
+	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("streams runner: %w", err)
@@ -193,7 +226,7 @@ func (r *runner) run(ctx context.Context) error {
 	r.cl = cl
 	r.clMu.Unlock()
 	err = r.loop(ctx)
-	if r.crash {
+	if r.crash || r.fatal != nil {
 		r.mu.Lock()
 		r.dead = true // a killed process writes nothing more
 		r.mu.Unlock()
@@ -201,13 +234,13 @@ func (r *runner) run(ctx context.Context) error {
 		return err
 	}
 	// Commit what was processed and acknowledged before leaving the group;
-	// snapshot only once the outputs are acknowledged.
+	// write state only once the outputs are acknowledged.
 	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	ferr := cl.Flush(cctx)
 	if ferr == nil {
 		r.mu.Lock()
-		r.snapshotAll()
+		r.writeAllChanges()
 		r.mu.Unlock()
 		ferr = cl.Flush(cctx)
 	}
@@ -234,23 +267,32 @@ type runner struct {
 	mu    sync.Mutex // guards tasks against the group callbacks
 	tasks map[int32]*taskState
 
-	changelog string    // "" for a stateless stage
-	lastSnap  time.Time // guarded by mu
-	crash     bool      // tests: stop as kill -9 would, without a final snapshot or commit
-	dead      bool      // guarded by mu: crashed, write no snapshots
+	avro      *avroCodecs // nil unless the job uses avro
+	sinkValue *avroSink   // set when the sink's value format is avro
+	sinkKey   *avroSink   // set when the sink's key format is avro
+	fatal     error       // guarded by mu: a registry failure; stop without committing
+
+	changelog   string    // "" for a stateless stage
+	fingerprint string    // of this stage's operators; see metaRecord
+	lastSnap    time.Time // guarded by mu
+	crash       bool      // tests: stop as kill -9 would, without a final state write or commit
+	dead        bool      // guarded by mu: crashed, write no state
 
 	produceErr error // first failed produce; guarded by errMu
 	errMu      sync.Mutex
 	reported   JobStats
 	lag        map[string]map[int32]int64
+	// stateWrites counts changelog store records written; guarded by mu.
+	stateWrites int64
 }
 
 type taskState struct {
 	task        *Task
 	deadLetters int64
 	out         []*kgo.Record            // outputs of the record being processed
+	outErr      error                    // first output of that record that could not be encoded
 	offsets     map[string]int64         // next offset per input topic
-	dirty       bool                     // processed since its last snapshot
+	dirty       bool                     // processed since its last state write
 	pending     map[string][]*kgo.Record // fetched, not yet processed, per input topic
 	emptySince  map[string]time.Time     // when each input's queue last ran dry
 }
@@ -291,14 +333,18 @@ func (r *runner) prepareTopics(ctx context.Context) error {
 			parts = len(td.Partitions)
 		}
 	}
-	compact := "compact"
+	compact, changelogLag := "compact", "3600000"
 	for _, topic := range []string{r.plan.Job.Sink.Topic, r.plan.Job.DeadLetterTopic(), r.changelog} {
 		if topic == "" {
 			continue
 		}
 		var configs map[string]*string
 		if topic == r.changelog {
-			configs = map[string]*string{"cleanup.policy": &compact}
+			// An entry written after the last meta record by an instance
+			// that died must not get its committed value compacted away
+			// before a new owner rewrites it (changelog.go): the cleaner
+			// leaves records younger than the lag alone.
+			configs = map[string]*string{"cleanup.policy": &compact, "min.compaction.lag.ms": &changelogLag}
 		}
 		resp, err := adm.CreateTopic(ctx, int32(parts), -1, configs, topic)
 		if err == nil {
@@ -324,7 +370,7 @@ func (r *runner) assigned(_ context.Context, _ *kgo.Client, m map[string][]int32
 	r.cfg.Logger.Info("streams: partitions assigned", "job", r.job, "assigned", m)
 }
 
-// lost partitions may already belong to another member: no snapshot.
+// lost partitions may already belong to another member: no state write.
 func (r *runner) lost(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -340,7 +386,7 @@ func (r *runner) revoked(ctx context.Context, cl *kgo.Client, m map[string][]int
 	for _, ps := range m {
 		for _, p := range ps {
 			if ts := r.tasks[p]; ts != nil {
-				r.writeSnapshot(p, ts) // the next owner starts from here
+				r.writeChanges(p, ts) // the next owner starts from here
 			}
 			delete(r.tasks, p)
 		}
@@ -357,7 +403,18 @@ func (r *runner) output(ts *taskState, rec Record) {
 	job := r.plan.Job
 	kr := &kgo.Record{Topic: job.Sink.Topic, Timestamp: time.UnixMilli(rec.Time)}
 	if rec.Key != nil {
-		kr.Key = []byte(KeyString(rec.Key))
+		if r.sinkKey != nil {
+			k, err := r.sinkKey.encode(rec.Key)
+			if err != nil {
+				if ts.outErr == nil {
+					ts.outErr = fmt.Errorf("output key: %w", err)
+				}
+				return
+			}
+			kr.Key = k
+		} else {
+			kr.Key = []byte(KeyString(rec.Key))
+		}
 	}
 	if rec.Window != nil {
 		kr.Headers = []kgo.RecordHeader{
@@ -365,11 +422,20 @@ func (r *runner) output(ts *taskState, rec Record) {
 			{Key: "window_end", Value: []byte(strconv.FormatInt(rec.Window.End, 10))},
 		}
 	}
-	v, err := EncodeValue(job.Sink.Format, rec.Value)
+	var v []byte
+	var err error
+	if r.sinkValue != nil && rec.Value != nil {
+		v, err = r.sinkValue.encode(rec.Value)
+	} else {
+		v, err = EncodeValue(job.Sink.Format, rec.Value)
+	}
 	if err != nil {
-		// Values come from JSON and expr; an unencodable one is a bug in
-		// the job's expressions, reported like a run-time failure.
-		r.cfg.Logger.Warn("streams: cannot encode output", "job", r.job, "err", err)
+		// An output the sink format cannot hold (a value that does not fit
+		// the avro schema) is a run-time failure of the job's expressions:
+		// the input record that produced it goes to the dead-letter topic.
+		if ts.outErr == nil {
+			ts.outErr = fmt.Errorf("output: %w", err)
+		}
 		return
 	}
 	kr.Value = v
@@ -390,7 +456,7 @@ func (r *runner) produce(rec *kgo.Record) {
 
 func (r *runner) loop(ctx context.Context) error {
 	for {
-		// Wake up at least every commit interval to snapshot idle tasks.
+		// Wake up at least every commit interval to write idle tasks' state.
 		wake := r.cfg.CommitInterval
 		if r.cfg.MaxTaskIdle > 0 {
 			wake = min(wake, r.cfg.MaxTaskIdle)
@@ -424,7 +490,15 @@ func (r *runner) loop(ctx context.Context) error {
 			done = r.drain(ts, now, done)
 		}
 		stats := r.collect()
+		fatal := r.fatal
+		if fatal != nil {
+			r.dead = true // no state write or commit past the failed record
+		}
 		r.mu.Unlock()
+		if fatal != nil {
+			r.cl.AllowRebalance()
+			return fmt.Errorf("streams job %q: %w", r.job, fatal)
+		}
 		// At least once: mark only after every output is acknowledged.
 		if err := r.cl.Flush(ctx); err != nil {
 			r.cl.AllowRebalance()
@@ -437,11 +511,11 @@ func (r *runner) loop(ctx context.Context) error {
 			r.cl.AllowRebalance()
 			return fmt.Errorf("streams job %q: produce: %w", r.job, perr)
 		}
-		// Snapshots only cover records whose outputs are acknowledged, so a
+		// State writes only cover records whose outputs are acknowledged, so a
 		// restored task never skips an output that was not written.
 		r.mu.Lock()
 		if time.Since(r.lastSnap) >= r.cfg.CommitInterval {
-			r.snapshotAll()
+			r.writeAllChanges()
 		}
 		r.mu.Unlock()
 		r.cl.MarkCommitRecords(done...)
@@ -496,7 +570,7 @@ func (r *runner) drain(ts *taskState, now time.Time, done []*kgo.Record) []*kgo.
 				best = topic
 			}
 		}
-		if best == "" || blocked {
+		if best == "" || blocked || r.fatal != nil {
 			return done
 		}
 		rec := ts.pending[best][0]
@@ -516,15 +590,15 @@ func (r *runner) processOne(ts *taskState, kr *kgo.Record) {
 		return
 	}
 	s := r.plan.Sources[src]
-	ts.out = ts.out[:0]
+	ts.out, ts.outErr = ts.out[:0], nil
 	ts.offsets[kr.Topic] = kr.Offset + 1
 	ts.dirty = true
 	err := func() error {
-		key, err := DecodeKey(s, kr.Key)
+		key, err := r.decodeKey(s, kr.Key)
 		if err != nil {
 			return err
 		}
-		val, err := DecodeValue(s, kr.Value)
+		val, err := r.decodeValue(s, kr.Value)
 		if err != nil {
 			return err
 		}
@@ -534,8 +608,15 @@ func (r *runner) processOne(ts *taskState, kr *kgo.Record) {
 		}
 		return ts.task.Process(src, Record{Key: key, Value: val, Time: et})
 	}()
+	if errors.Is(err, ErrRegistry) {
+		r.fatal = err // not the record's fault: stop, and read it again after the restart
+		return
+	}
 	for _, o := range ts.out {
 		r.produce(o)
+	}
+	if err == nil {
+		err = ts.outErr
 	}
 	if err != nil {
 		ts.deadLetters++
@@ -590,6 +671,7 @@ func (r *runner) collect() JobStats {
 			js.Lag += l
 		}
 	}
+	js.ChangelogWrites = r.stateWrites
 	return js
 }
 
@@ -624,6 +706,7 @@ func (r *runner) report(js JobStats) {
 		}
 		add(m.Late.WithLabelValues(r.job), js.Late, prev.Late)
 		add(m.DeadLetters.WithLabelValues(r.job), js.DeadLetters, prev.DeadLetters)
+		add(m.ChangelogWrites.WithLabelValues(r.job), js.ChangelogWrites, prev.ChangelogWrites)
 		m.Lag.WithLabelValues(r.job).Set(float64(js.Lag))
 		m.StateSize.WithLabelValues(r.job).Set(float64(js.StateSize))
 	}

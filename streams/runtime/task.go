@@ -56,6 +56,10 @@ type Task struct {
 	streamTime int64
 	stats      Stats
 	env        map[string]any // reused for non-object values
+	// The stores' entries changed since the last Changes call: true to
+	// write the entry's value, false to delete it (store.go).
+	dirty map[dirtyRef]bool
+	seq   int64 // numbers groups and join entries in creation order
 }
 
 type operator interface {
@@ -67,7 +71,7 @@ type operator interface {
 
 // NewTask builds a task; emit receives every output record in order.
 func NewTask(p *plan.Plan, emit func(Record)) *Task {
-	t := &Task{plan: p, emit: emit, streamTime: math.MinInt64, env: map[string]any{}}
+	t := &Task{plan: p, emit: emit, streamTime: math.MinInt64, env: map[string]any{}, dirty: map[dirtyRef]bool{}}
 	for _, op := range p.Ops {
 		switch o := op.(type) {
 		case *plan.Filter:

@@ -81,9 +81,13 @@ type Field struct {
 
 // Format is how a key or value is encoded on the wire.
 type Format struct {
-	Format string  // json or string (avro is recognised but not yet supported)
-	Fields []Field // optional JSON schema; empty means untyped
-	Pos    Pos
+	Format string  // json, string or avro (Confluent wire format through the job's registry)
+	Fields []Field // optional declared fields (json or avro); empty means untyped
+	// Schema (avro sinks): the Avro schema of the output, registered under
+	// Subject; without it the latest version of Subject is used.
+	Schema  string
+	Subject string // avro sinks: default "<topic>-value" or "<topic>-key"
+	Pos     Pos
 }
 
 // Source is an input topic.
@@ -181,10 +185,12 @@ type Step struct {
 
 // Sink is the output topic.
 type Sink struct {
-	Topic  string
-	Format string
-	Key    *Expr // nil keeps the pipeline key
-	Pos    Pos
+	Topic     string
+	Format    string // json, string or avro
+	Avro      Format // format avro: the value schema (Schema and/or Subject)
+	KeyFormat Format // string (default), json or avro
+	Key       *Expr  // nil keeps the pipeline key
+	Pos       Pos
 }
 
 // Job is a parsed stream job.
@@ -194,7 +200,23 @@ type Job struct {
 	Steps      []Step
 	Sink       Sink
 	DeadLetter string
-	Pos        Pos
+	// Registry is the Confluent-compatible schema registry URL for avro
+	// formats; empty uses the engine's.
+	Registry string
+	// CommitInterval and SessionTimeout tune the runner (0: defaults).
+	CommitInterval time.Duration
+	SessionTimeout time.Duration
+	Pos            Pos
+}
+
+// UsesAvro reports whether any key or value of the job is Avro.
+func (j *Job) UsesAvro() bool {
+	for _, s := range j.Sources {
+		if s.Key.Format == "avro" || s.Value.Format == "avro" {
+			return true
+		}
+	}
+	return j.Sink.Format == "avro" || j.Sink.KeyFormat.Format == "avro"
 }
 
 // Source returns the source named name.
@@ -393,7 +415,7 @@ func (p *parser) duration(n *yaml.Node, path string) time.Duration {
 }
 
 func (p *parser) job(n *yaml.Node) *Job {
-	f := p.fields(n, "", []string{"name", "sources", "steps", "sink", "dead_letter"}, "name", "sources", "sink")
+	f := p.fields(n, "", []string{"name", "sources", "steps", "sink", "dead_letter", "registry", "commit_interval", "session_timeout"}, "name", "sources", "sink")
 	if f == nil {
 		return nil
 	}
@@ -408,6 +430,20 @@ func (p *parser) job(n *yaml.Node) *Job {
 	}
 	if v := f["dead_letter"]; v != nil {
 		job.DeadLetter, _ = p.str(v, "dead_letter")
+	}
+	if v := f["registry"]; v != nil {
+		if s, ok := p.str(v, "registry"); ok {
+			if !strings.HasPrefix(s, "http://") && !strings.HasPrefix(s, "https://") {
+				p.errf(v, "registry", "registry %q must be an http:// or https:// URL", s)
+			}
+			job.Registry = s
+		}
+	}
+	if v := f["commit_interval"]; v != nil {
+		job.CommitInterval = p.duration(v, "commit_interval")
+	}
+	if v := f["session_timeout"]; v != nil {
+		job.SessionTimeout = p.duration(v, "session_timeout")
 	}
 	if v := f["sources"]; v != nil {
 		if v.Kind != yaml.SequenceNode || len(v.Content) == 0 {
@@ -476,8 +512,8 @@ func (p *parser) source(n *yaml.Node, path string) Source {
 	if v := f["time"]; v != nil {
 		if s, ok := p.str(v, path+".time"); ok && s != "record" {
 			src.TimeField = s
-			if src.Value.Format != "json" {
-				p.errf(v, path+".time", "an event-time field needs a json value")
+			if src.Value.Format == "string" {
+				p.errf(v, path+".time", "an event-time field needs a json or avro value")
 			} else if len(src.Value.Fields) > 0 && !hasField(src.Value.Fields, s) {
 				p.errf(v, path+".time", "time field %q is not among the declared value fields", s)
 			}
@@ -499,16 +535,29 @@ func hasField(fs []Field, name string) bool {
 }
 
 func (p *parser) format(n *yaml.Node, path string) Format {
+	return p.formatOf(n, path, []string{"format", "fields"})
+}
+
+func (p *parser) formatOf(n *yaml.Node, path string, allowed []string) Format {
 	out := Format{Format: "json", Pos: pos(n)}
 	if n.Kind == yaml.ScalarNode {
 		out.Format = p.oneOf(n, path, "json", "string", "avro")
 	} else {
-		f := p.fields(n, path, []string{"format", "fields"}, "format")
+		f := p.fields(n, path, allowed, "format")
 		if f == nil {
 			return out
 		}
+		if v := f["schema"]; v != nil {
+			out.Schema, _ = p.str(v, path+".schema")
+		}
+		if v := f["subject"]; v != nil {
+			out.Subject, _ = p.str(v, path+".subject")
+		}
 		if v := f["format"]; v != nil {
 			out.Format = p.oneOf(v, path+".format", "json", "string", "avro")
+		}
+		if (out.Schema != "" || out.Subject != "") && out.Format != "avro" {
+			p.errf(n, path, "schema and subject are only for avro")
 		}
 		if v := f["fields"]; v != nil {
 			if v.Kind != yaml.MappingNode {
@@ -522,14 +571,11 @@ func (p *parser) format(n *yaml.Node, path string) Format {
 					}
 					out.Fields = append(out.Fields, Field{Name: k.Value, Type: typ, Pos: pos(k)})
 				}
-				if out.Format != "json" && len(out.Fields) > 0 {
-					p.errf(v, path+".fields", "fields are only declared for json")
+				if out.Format == "string" && len(out.Fields) > 0 {
+					p.errf(v, path+".fields", "fields are only declared for json or avro")
 				}
 			}
 		}
-	}
-	if out.Format == "avro" {
-		p.errf(n, path, "avro through the schema registry is not supported yet; use json or string")
 	}
 	return out
 }
@@ -719,13 +765,35 @@ func (p *parser) join(n *yaml.Node, path string) *Join {
 
 func (p *parser) sink(n *yaml.Node) Sink {
 	s := Sink{Pos: pos(n), Format: "json"}
-	f := p.fields(n, "sink", []string{"topic", "format", "key"}, "topic")
+	s.KeyFormat = Format{Format: "string"}
+	f := p.fields(n, "sink", []string{"topic", "format", "schema", "subject", "key", "key_format"}, "topic")
 	if f == nil {
 		return s
 	}
 	s.Topic, _ = p.str(f["topic"], "sink.topic")
 	if v := f["format"]; v != nil {
-		s.Format = p.oneOf(v, "sink.format", "json", "string")
+		s.Format = p.oneOf(v, "sink.format", "json", "string", "avro")
+	}
+	if v := f["schema"]; v != nil {
+		s.Avro.Schema, _ = p.str(v, "sink.schema")
+	}
+	if v := f["subject"]; v != nil {
+		s.Avro.Subject, _ = p.str(v, "sink.subject")
+	}
+	if (s.Avro.Schema != "" || s.Avro.Subject != "") && s.Format != "avro" {
+		p.errf(n, "sink", "schema and subject are only for format: avro")
+	}
+	if s.Format == "avro" {
+		s.Avro.Format = "avro"
+		if s.Avro.Subject == "" {
+			s.Avro.Subject = s.Topic + "-value"
+		}
+	}
+	if v := f["key_format"]; v != nil {
+		s.KeyFormat = p.formatOf(v, "sink.key_format", []string{"format", "schema", "subject"})
+		if s.KeyFormat.Format == "avro" && s.KeyFormat.Subject == "" {
+			s.KeyFormat.Subject = s.Topic + "-key"
+		}
 	}
 	if v := f["key"]; v != nil {
 		s.Key = p.expr(v, "sink.key")

@@ -109,8 +109,12 @@ func TestParseErrors(t *testing.T) {
 			[]string{`stream-stream join needs within > 0`}},
 		{"table first", "name: x\nsources: [{name: a, topic: t, as: table}]\nsink: {topic: o}\n",
 			[]string{`must be read as a stream`}},
-		{"avro", "name: x\nsources: [{name: a, topic: t, value: avro}]\nsink: {topic: o}\n",
-			[]string{`avro through the schema registry is not supported yet`}},
+		{"avro schema on a json sink", "name: x\nsources: [{name: a, topic: t, value: avro}]\nsink: {topic: o, schema: '{}'}\n",
+			[]string{`3:7: sink: schema and subject are only for format: avro`}},
+		{"bad registry", "name: x\nregistry: localhost:8081\nsources: [{name: a, topic: t}]\nsink: {topic: o}\n",
+			[]string{`2:11: registry: registry "localhost:8081" must be an http:// or https:// URL`}},
+		{"string fields", "name: x\nsources: [{name: a, topic: t, value: {format: string, fields: {a: int}}}]\nsink: {topic: o}\n",
+			[]string{`fields are only declared for json or avro`}},
 		{"bad field type", "name: x\nsources: [{name: a, topic: t, value: {format: json, fields: {p: decimal}}}]\nsink: {topic: o}\n",
 			[]string{`"decimal" is not one of`}},
 		{"empty expression", "name: x\nsources: [{name: a, topic: t}]\nsteps:\n  - filter: ''\nsink: {topic: o}\n",
@@ -154,5 +158,36 @@ func TestZeroWindowSize(t *testing.T) {
 	_, err := Parse("j.yaml", []byte("name: x\nsources: [{name: a, topic: t}]\nsteps:\n  - window: {type: tumbling, size: 0s}\n  - aggregate: {fields: {n: count}}\nsink: {topic: o}\n"))
 	if err == nil || !strings.Contains(err.Error(), "j.yaml:4:36: steps[0].window.size: size must be greater than zero") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestParseAvroAndSettings(t *testing.T) {
+	job, err := Parse("job.yaml", []byte(`name: a
+registry: http://127.0.0.1:8081
+commit_interval: 250ms
+session_timeout: 6s
+sources:
+  - name: s
+    topic: in
+    key: avro
+    value: {format: avro, fields: {n: int}}
+sink:
+  topic: out
+  format: avro
+  key_format: {format: avro, schema: '"string"'}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job.Registry != "http://127.0.0.1:8081" || job.CommitInterval != 250*time.Millisecond || job.SessionTimeout != 6*time.Second {
+		t.Fatalf("settings = %q %v %v", job.Registry, job.CommitInterval, job.SessionTimeout)
+	}
+	if !job.UsesAvro() || job.Sources[0].Key.Format != "avro" || len(job.Sources[0].Value.Fields) != 1 {
+		t.Fatalf("source = %+v", job.Sources[0])
+	}
+	s := job.Sink
+	if s.Format != "avro" || s.Avro.Subject != "out-value" || s.Avro.Schema != "" ||
+		s.KeyFormat.Format != "avro" || s.KeyFormat.Subject != "out-key" || s.KeyFormat.Schema != `"string"` {
+		t.Fatalf("sink = %+v", s)
 	}
 }
