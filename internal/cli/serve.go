@@ -49,6 +49,7 @@ func init() {
 				log.Info("schema registry listening", "addr", registry.Addr())
 				jobs, err := streams.New(streams.Config{
 					Bootstrap:  bootstrap,
+					Registry:   registry.URL(), // Avro jobs use the embedded registry
 					Logger:     log.With("component", "streams"),
 					Registerer: reg,
 				})

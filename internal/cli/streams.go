@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -17,7 +18,8 @@ import (
 func init() {
 	register(func() *cobra.Command {
 		var flags serverFlags
-		var bootstrap, jobsTopic string
+		var bootstrap, jobsTopic, registry string
+		var sessionTimeout time.Duration
 		cmd := &cobra.Command{
 			Use:   "streams",
 			Short: "Run the stream processor alone against any Kafka (YAML jobs, job API on the Sluice API)",
@@ -34,7 +36,8 @@ func init() {
 				if err != nil {
 					return err
 				}
-				eng, err := streams.New(streams.Config{Bootstrap: seeds, Logger: log, Registerer: metrics, JobsTopic: jobsTopic})
+				eng, err := streams.New(streams.Config{Bootstrap: seeds, Logger: log, Registerer: metrics, JobsTopic: jobsTopic,
+					Registry: registry, SessionTimeout: sessionTimeout})
 				if err != nil {
 					return err
 				}
@@ -74,6 +77,8 @@ func init() {
 		fs := cmd.Flags()
 		fs.StringVar(&bootstrap, "bootstrap", def, "Kafka bootstrap brokers, comma-separated host:port (env SLUICE_BOOTSTRAP)")
 		fs.StringVar(&jobsTopic, "jobs-topic", streams.DefaultJobsTopic, "compacted topic holding job definitions")
+		fs.StringVar(&registry, "registry", os.Getenv("SLUICE_REGISTRY"), "Schema Registry URL for Avro sources and sinks (env SLUICE_REGISTRY); a job's own registry: wins")
+		fs.DurationVar(&sessionTimeout, "session-timeout", 0, "consumer group session timeout of job tasks: how soon a dead instance's partitions move (0: the engine's default)")
 		return cmd
 	})
 }
