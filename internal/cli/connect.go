@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sluicehq/sluice/connect"
+	"github.com/sluicehq/sluice/connectors/webhook"
 	"github.com/sluicehq/sluice/internal/kclient"
 	"github.com/sluicehq/sluice/internal/obs"
 )
@@ -50,6 +51,10 @@ func newConnectWorkerCommand() *cobra.Command {
 				return err
 			}
 			log.Info("kafka bootstrap", "bootstrap", seeds)
+			// Trigger deliveries run in workers; their metrics belong here.
+			if err := webhook.RegisterMetrics(metrics); err != nil {
+				return err
+			}
 			w, err := connect.New(connect.Config{Bootstrap: seeds, Addr: cfg.Connect.Addr, GroupID: group, Logger: log, Registerer: metrics})
 			if err != nil {
 				return err

@@ -11,6 +11,7 @@ import (
 	"github.com/sluicehq/sluice/internal/obs"
 	"github.com/sluicehq/sluice/schemaregistry"
 	"github.com/sluicehq/sluice/streams"
+	"github.com/sluicehq/sluice/triggers"
 )
 
 func init() {
@@ -80,7 +81,23 @@ func init() {
 				if err != nil {
 					return err
 				}
-				api.srv.Handler = streamsRoutes(jobs.Handler(), api.srv.Handler)
+				// Triggers are webhook connectors underneath: the trigger API
+				// speaks to the pool's Connect REST front on the loopback.
+				_, connectPort, err := net.SplitHostPort(workers.Addr())
+				if err != nil {
+					return fmt.Errorf("connect address %q: %w", workers.Addr(), err)
+				}
+				trig, err := triggers.New(triggers.Config{
+					ConnectURL: "http://" + net.JoinHostPort("127.0.0.1", connectPort),
+					Bootstrap:  bootstrap,
+					Logger:     log.With("component", "triggers"),
+					Registerer: reg,
+				})
+				if err != nil {
+					return fmt.Errorf("triggers: %w", err)
+				}
+				defer trig.Close()
+				api.srv.Handler = triggerRoutes(trig.Handler(), streamsRoutes(jobs.Handler(), api.srv.Handler))
 				// The broker outlives the Connect workers on shutdown, so they can
 				// deliver, commit and leave their groups before it goes.
 				poolDone := make(chan struct{})

@@ -3,10 +3,12 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"math"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -282,5 +284,75 @@ func TestServeRunsAStreamJob(t *testing.T) {
 			t.Fatalf("job output %v, want the one bid on auction 246 at 90.8 EUR", out)
 		}
 		return
+	}
+}
+
+// A trigger created on `sluice serve`'s API runs as a webhook connector in
+// the Connect pool and POSTs a Lambda-shaped event to a real receiver.
+func TestServeRunsATrigger(t *testing.T) {
+	received := make(chan map[string]any, 10)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&ev); err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		received <- ev
+	}))
+	defer receiver.Close()
+	api, logs, _ := startServe(t, "--data-dir", t.TempDir(), "--kafka-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0",
+		"--registry-addr", "127.0.0.1:0", "--connect-addr", "127.0.0.1:0")
+	m := kafkaAddrRE.FindStringSubmatch(logs.String())
+	for deadline := time.Now().Add(30 * time.Second); m == nil && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		m = kafkaAddrRE.FindStringSubmatch(logs.String())
+	}
+	if m == nil {
+		t.Fatalf("kafka address not logged:\n%s", logs.String())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(m[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	body := `{"name":"orders-hook","url":"` + receiver.URL + `","topics":["orders"],"maximumBatchingWindowInSeconds":0}`
+	// The pool's first worker may still be starting: the API answers 5xx
+	// until Connect is up, so retry until the deadline.
+	for {
+		resp, err := http.Post("http://"+api+"/api/v1/triggers", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode/100 == 2 {
+			break
+		}
+		if resp.StatusCode/100 == 4 || ctx.Err() != nil {
+			t.Fatalf("create trigger: %d %s", resp.StatusCode, b)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "orders", Key: []byte("k"), Value: []byte(`{"id":1}`)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-received:
+		recs, _ := ev["records"].(map[string]any)
+		batch, _ := recs["orders-0"].([]any)
+		if ev["eventSource"] != "SelfManagedKafka" || len(batch) != 1 {
+			t.Fatalf("event = %v", ev)
+		}
+		r := batch[0].(map[string]any)
+		if r["value"] != base64.StdEncoding.EncodeToString([]byte(`{"id":1}`)) || r["offset"] != float64(0) {
+			t.Fatalf("record = %v", r)
+		}
+	case <-ctx.Done():
+		t.Fatalf("no delivery from the trigger:\n%s", logs.String())
 	}
 }
