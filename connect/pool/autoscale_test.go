@@ -79,7 +79,7 @@ func TestAutoscaleOutAndIn(t *testing.T) {
 		"connector.class": "DatagenConnector", "kafka.topic": "load", "tasks.max": "6",
 		"records.per.second": "100", "batch.size": "20",
 		"cpu.per.record.ms": "1",
-		"value.converter": "org.apache.kafka.connect.json.JsonConverter", "value.converter.schemas.enable": "false",
+		"value.converter":   "org.apache.kafka.connect.json.JsonConverter", "value.converter.schemas.enable": "false",
 	})
 	createConnector(t, p.url, "load-sink", map[string]string{
 		"connector.class": "FileStreamSink", "topics": "load", "file": sinkPath,

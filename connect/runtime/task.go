@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -209,6 +210,10 @@ func (t *sourceTask) run(ctx context.Context) error {
 // commit what it already has.
 const stopGrace = 15 * time.Second
 
+// idleCommitInterval is how often a sink task with no new records still
+// commits what PreCommit says is safe (asynchronous sinks finish later).
+const idleCommitInterval = 5 * time.Second
+
 // deliver converts, produces and commits one polled batch.
 func (t *sourceTask) deliver(ctx context.Context, recs []*plugin.SourceRecord) error {
 	t.rt.metrics.polled.WithLabelValues(t.id.Connector).Add(float64(len(recs)))
@@ -344,6 +349,23 @@ type sinkTask struct {
 	task    plugin.SinkTask
 	cfg     map[string]string
 	connCfg map[string]string
+
+	// consumed is the next offset per partition this task has put; a
+	// partition leaves it when revoked, so its offset is never committed
+	// again by a task that no longer owns it.
+	mu       sync.Mutex
+	consumed map[plugin.TopicPartition]int64
+}
+
+// forget drops revoked or lost partitions (called by the group client).
+func (t *sinkTask) forget(_ context.Context, _ *kgo.Client, gone map[string][]int32) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for topic, ps := range gone {
+		for _, p := range ps {
+			delete(t.consumed, plugin.TopicPartition{Topic: topic, Partition: p})
+		}
+	}
 }
 
 func (t *sinkTask) run(ctx context.Context) error {
@@ -355,6 +377,8 @@ func (t *sinkTask) run(ctx context.Context) error {
 		kgo.BlockRebalanceOnPoll(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(500 * time.Millisecond),
+		kgo.OnPartitionsRevoked(t.forget),
+		kgo.OnPartitionsLost(t.forget),
 	}
 	topics := plugin.SplitList(t.connCfg["topics"])
 	if re := strings.TrimSpace(t.connCfg["topics.regex"]); re != "" {
@@ -380,6 +404,10 @@ func (t *sinkTask) run(ctx context.Context) error {
 			t.rt.sinkLog.Warn("connect: stopping sink task", "task", t.id.String(), "err", err)
 		}
 	}()
+	t.mu.Lock()
+	t.consumed = map[plugin.TopicPartition]int64{}
+	t.mu.Unlock()
+	lastCommit := time.Now()
 	for {
 		fs := cl.PollRecords(ctx, 1000)
 		for _, fe := range fs.Errors() {
@@ -390,12 +418,27 @@ func (t *sinkTask) run(ctx context.Context) error {
 		}
 		recs := fs.Records()
 		if len(recs) == 0 {
+			// A quiet topic still gets its offsets committed: a task that
+			// delivers asynchronously (webhooks) reports progress through
+			// PreCommit after the records were put, as Kafka Connect's
+			// offset.flush.interval.ms commits regardless of new records.
+			var err error
+			if ctx.Err() != nil || time.Since(lastCommit) >= idleCommitInterval {
+				fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopGrace)
+				err = t.commit(fctx, cl)
+				cancel()
+				lastCommit = time.Now()
+			}
 			cl.AllowRebalance()
+			if err != nil {
+				return err
+			}
 			if ctx.Err() != nil {
 				return nil
 			}
 			continue
 		}
+		lastCommit = time.Now()
 		// As for sources: what was fetched before a stop is put and its
 		// offsets committed before the consumer leaves its group.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopGrace)
@@ -416,9 +459,12 @@ func (t *sinkTask) process(ctx context.Context, cl *kgo.Client, recs []*kgo.Reco
 	t.rt.metrics.read.WithLabelValues(t.id.Connector).Add(float64(len(recs)))
 	t.rt.sawTopics(t.id, recs)
 	batch := make([]*plugin.SinkRecord, 0, len(recs))
-	offsets := map[plugin.TopicPartition]int64{}
+	t.mu.Lock()
 	for _, kr := range recs {
-		offsets[plugin.TopicPartition{Topic: kr.Topic, Partition: kr.Partition}] = kr.Offset + 1
+		t.consumed[plugin.TopicPartition{Topic: kr.Topic, Partition: kr.Partition}] = kr.Offset + 1
+	}
+	t.mu.Unlock()
+	for _, kr := range recs {
 		sr, ec := t.convert(kr)
 		if ec != nil {
 			if err := t.rt.handle(ctx, t.id, t.s, *ec); err != nil {
@@ -434,6 +480,21 @@ func (t *sinkTask) process(ctx context.Context, cl *kgo.Client, recs []*kgo.Reco
 		return fmt.Errorf("task threw an uncaught and unrecoverable exception in put: %w", err)
 	}
 	t.rt.metrics.put.WithLabelValues(t.id.Connector).Add(float64(len(batch)))
+	return t.commit(ctx, cl)
+}
+
+// commit asks the task which of the consumed offsets are safe (PreCommit)
+// and commits those for the group.
+func (t *sinkTask) commit(ctx context.Context, cl *kgo.Client) error {
+	t.mu.Lock()
+	offsets := make(map[plugin.TopicPartition]int64, len(t.consumed))
+	for tp, o := range t.consumed {
+		offsets[tp] = o
+	}
+	t.mu.Unlock()
+	if len(offsets) == 0 {
+		return nil
+	}
 	commitStart := time.Now()
 	commit, err := t.task.PreCommit(offsets)
 	if err != nil {
