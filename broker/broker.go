@@ -2,14 +2,16 @@
 // logs (broker/storage), the metadata state machine (broker/metadata) and the
 // Kafka protocol server (broker/kafka) into one node.
 //
-// A single node is leader of every partition and the only replica, so after
-// each append it moves the high watermark to the log end; the two are kept
-// apart in every code path so that replication can slot in later.
+// The metadata is a Raft-replicated state machine (a single node is a
+// quorum of one, running the same code); partitions with one replica move
+// the high watermark to the log end on append, those with more follow
+// Kafka's replication (replication.go leader side, fetcher.go follower
+// side, cluster.go broker registration, fencing and leader election).
 //
 // Layout under Config.DataDir:
 //
 //	kafka/meta.properties         cluster.id and node.id
-//	kafka/metadata/metadata.log   the metadata records (fsynced, replayed on start)
+//	kafka/metadata/raft/          the metadata quorum's Raft log, term and snapshots
 //	kafka/logs/<topic>-<n>/       partition logs (unless log.dirs says otherwise)
 package broker
 
@@ -61,7 +63,7 @@ type Broker struct {
 	advPort   int32
 
 	store   *storage.Manager
-	metaLog *metadata.Log
+	quorum  *metadata.Quorum
 	srv     *kafka.Server
 	ln      net.Listener
 	metrics *kafka.Metrics
@@ -77,6 +79,15 @@ type Broker struct {
 	state *metadata.State
 	parts map[storage.TopicPartition]*partition
 
+	ctl controllerState
+	isrState
+	fetchers   *fetchers
+	reconcileC chan struct{}
+	peers      *peers
+	// epoch is this broker's registration epoch when New registered it in
+	// process (it was the active controller), else -1.
+	epoch int64
+
 	pidMu            sync.Mutex
 	pidNext, pidLast int64 // the reserved block [pidNext, pidLast)
 
@@ -91,7 +102,8 @@ type Broker struct {
 // bookkeeping.
 type partition struct {
 	log  *storage.Log
-	hwMu sync.Mutex // makes "read log end, move HW" atomic among appenders
+	hwMu sync.Mutex   // makes "read log end, move HW" atomic among appenders
+	lead *leaderState // while this node leads it; guarded by hwMu
 }
 
 // New opens the data directory, replays the metadata log, opens every
@@ -109,13 +121,27 @@ func New(cfg Config) (*Broker, error) {
 	if err := ValidateBrokerSettings(cfg.Settings); err != nil {
 		return nil, fmt.Errorf("broker settings: %w", err)
 	}
-	b := &Broker{
-		cfg:   cfg,
-		log:   cfg.Logger,
-		dir:   filepath.Join(cfg.DataDir, "kafka"),
-		parts: map[storage.TopicPartition]*partition{},
-		state: metadata.New(),
+	if cfg.NodeID == 0 {
+		// sluice.yaml's broker: map carries node.id (or broker.id).
+		for _, k := range []string{"node.id", "broker.id"} {
+			if v, err := strconv.Atoi(strings.TrimSpace(cfg.Settings[k])); err == nil {
+				cfg.NodeID = int32(v)
+				break
+			}
+		}
 	}
+	b := &Broker{
+		cfg:        cfg,
+		log:        cfg.Logger,
+		dir:        filepath.Join(cfg.DataDir, "kafka"),
+		parts:      map[storage.TopicPartition]*partition{},
+		state:      metadata.New(),
+		peers:      newPeers(cfg.NodeID),
+		reconcileC: make(chan struct{}, 1),
+		isrState:   isrState{isrPending: map[storage.TopicPartition]bool{}},
+		epoch:      -1,
+	}
+	b.fetchers = newFetchers(b)
 	if err := os.MkdirAll(b.dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -123,16 +149,33 @@ func New(cfg Config) (*Broker, error) {
 	if b.clusterID, err = b.loadMetaProperties(); err != nil {
 		return nil, err
 	}
-	ml, recs, err := metadata.OpenLog(filepath.Join(b.dir, "metadata", "metadata.log"))
+	voters, err := metadata.ParseVoters(b.setting("controller.quorum.voters"))
 	if err != nil {
-		return nil, fmt.Errorf("metadata log: %w", err)
+		return nil, err
 	}
-	b.metaLog = ml
-	for i, r := range recs {
-		if err := b.state.Apply(r); err != nil {
-			ml.Close()
-			return nil, fmt.Errorf("metadata record %d does not apply: %w", i, err)
-		}
+	b.quorum, err = metadata.OpenQuorum(metadata.QuorumConfig{
+		Dir:    filepath.Join(b.dir, "metadata", "raft"),
+		NodeID: cfg.NodeID,
+		Voters: voters,
+		Hooks:  (*metaHooks)(b),
+		Logger: b.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("metadata quorum: %w", err)
+	}
+	ml := b.quorum // closed on every failure below
+	readyCtx, cancelReady := context.WithTimeout(context.Background(), metadataReadyTimeout)
+	err = b.quorum.WaitReady(readyCtx)
+	if err == nil {
+		b.mu.RLock()
+		imported := b.state.LegacyImported()
+		b.mu.RUnlock()
+		err = b.quorum.ImportLegacyLog(readyCtx, filepath.Join(b.dir, "metadata", "metadata.log"), imported)
+	}
+	cancelReady()
+	if err != nil {
+		ml.Close()
+		return nil, err
 	}
 	b.pidNext = b.state.NextProducerID()
 	b.pidLast = b.pidNext
@@ -162,6 +205,19 @@ func New(cfg Config) (*Broker, error) {
 		b.store.Close()
 		ml.Close()
 		return nil, err
+	}
+	if b.quorum.IsLeader() {
+		// The controller (a single node always) registers before serving,
+		// so Metadata lists it from the first request.
+		ctx, cancel := context.WithTimeout(context.Background(), metadataReadyTimeout)
+		b.epoch, err = b.registerLocal(ctx)
+		cancel()
+		if err != nil {
+			b.ln.Close()
+			b.store.Close()
+			ml.Close()
+			return nil, fmt.Errorf("registering broker: %w", err)
+		}
 	}
 	if b.metrics, err = kafka.NewMetrics(cfg.Registerer); err == nil && cfg.Registerer != nil {
 		err = cfg.Registerer.Register(&logCollector{b: b})
@@ -195,6 +251,43 @@ func New(cfg Config) (*Broker, error) {
 	return b, nil
 }
 
+// metadataReadyTimeout bounds the wait for the metadata quorum at start: a
+// single node elects itself at once; several controllers need a majority up.
+const metadataReadyTimeout = 2 * time.Minute
+
+// metaHooks applies the quorum's committed records to the broker's State.
+type metaHooks Broker
+
+func (h *metaHooks) ApplyRecord(r metadata.Record) error {
+	h.mu.Lock()
+	err := h.state.Apply(r)
+	h.mu.Unlock()
+	if err == nil {
+		select { // let reconcile open or drop this node's partitions
+		case h.reconcileC <- struct{}{}:
+		default:
+		}
+	}
+	return err
+}
+
+func (h *metaHooks) SnapshotState() ([]byte, error) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.state.Snapshot()
+}
+
+func (h *metaHooks) RestoreState(data []byte) error {
+	st, err := metadata.Restore(data)
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	h.state = st
+	h.mu.Unlock()
+	return nil
+}
+
 // openPartitions opens the log of every partition in the metadata and
 // removes partition directories of topics that no longer exist (a deletion
 // interrupted by a crash).
@@ -203,6 +296,9 @@ func (b *Broker) openPartitions() error {
 	for _, t := range b.state.Topics() {
 		cfg := b.logConfig(t)
 		for _, p := range t.Partitions {
+			if !b.isReplica(p) {
+				continue
+			}
 			tp := storage.TopicPartition{Topic: t.Name, Partition: p.ID}
 			want[tp] = true
 			if err := b.openPartitionLocked(tp, cfg); err != nil {
@@ -226,12 +322,19 @@ func (b *Broker) openPartitions() error {
 }
 
 func (b *Broker) openPartitionLocked(tp storage.TopicPartition, cfg storage.LogConfig) error {
+	if b.parts[tp] != nil {
+		return nil // opened already (by the caller of a change or by reconcile)
+	}
 	l, err := b.store.OpenPartition(tp.Topic, tp.Partition, cfg)
 	if err != nil {
 		return fmt.Errorf("opening %s-%d: %w", tp.Topic, tp.Partition, err)
 	}
-	// Single node: everything in the log is replicated to all (one) replicas.
-	l.SetHighWatermark(l.LogEndOffset())
+	// One replica: everything in the log is replicated to all (one)
+	// replicas. With more, the checkpointed high watermark stands until the
+	// followers report.
+	if t, ok := b.state.Topic(tp.Topic); !ok || int(tp.Partition) >= len(t.Partitions) || len(t.Partitions[tp.Partition].Replicas) <= 1 {
+		l.SetHighWatermark(l.LogEndOffset())
+	}
 	b.parts[tp] = &partition{log: l}
 	return nil
 }
@@ -252,14 +355,25 @@ func (b *Broker) loadMetaProperties() (string, error) {
 		if props["cluster.id"] == "" {
 			return "", fmt.Errorf("%s has no cluster.id", path)
 		}
+		if want := strings.TrimSpace(b.cfg.Settings["cluster.id"]); want != "" && want != props["cluster.id"] {
+			return "", fmt.Errorf("data dir %s belongs to cluster %s, not %s", b.cfg.DataDir, props["cluster.id"], want)
+		}
 		return props["cluster.id"], nil
 	}
 	if !os.IsNotExist(err) {
 		return "", err
 	}
-	var id [16]byte
-	rand.Read(id[:])
-	cid := base64.RawURLEncoding.EncodeToString(id[:])
+	cid := strings.TrimSpace(b.cfg.Settings["cluster.id"])
+	if cid == "" {
+		if voters, _ := metadata.ParseVoters(b.cfg.Settings["controller.quorum.voters"]); len(voters) > 1 {
+			// Like kafka-storage format -t: every node of a cluster must be
+			// given the same id before its first start.
+			return "", errors.New("controller.quorum.voters lists several voters: set cluster.id, the same on every node")
+		}
+		var id [16]byte
+		rand.Read(id[:])
+		cid = base64.RawURLEncoding.EncodeToString(id[:])
+	}
 	content := fmt.Sprintf("version=1\ncluster.id=%s\nnode.id=%d\n", cid, b.cfg.NodeID)
 	tmp := path + ".tmp"
 	f, err := os.Create(tmp)
@@ -336,8 +450,32 @@ func (b *Broker) Run(ctx context.Context) error {
 	b.mu.Lock()
 	b.runCancel = cancel
 	b.mu.Unlock()
-	errc := make(chan error, 3)
-	b.wg.Add(3)
+	errc := make(chan error, 8)
+	b.wg.Add(8)
+	go func() {
+		defer b.wg.Done()
+		b.runISRShrink(ctx)
+	}()
+	go func() {
+		defer b.wg.Done()
+		b.fetchers.run(ctx)
+	}()
+	go func() {
+		defer b.wg.Done()
+		b.runReconcile(ctx)
+	}()
+	go func() {
+		defer b.wg.Done()
+		if err := b.runController(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			errc <- fmt.Errorf("controller: %w", err)
+		}
+	}()
+	go func() {
+		defer b.wg.Done()
+		if err := b.runLifecycle(ctx, b.epoch); err != nil && !errors.Is(err, context.Canceled) {
+			errc <- fmt.Errorf("broker lifecycle: %w", err)
+		}
+	}()
 	go func() {
 		defer b.wg.Done()
 		if err := b.groups.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
@@ -390,7 +528,8 @@ func (b *Broker) Close() error {
 		}
 		b.srv.Close()
 		b.wg.Wait()
-		b.closeErr = errors.Join(b.store.Close(), b.metaLog.Close())
+		b.peers.closeAll()
+		b.closeErr = errors.Join(b.store.Close(), b.quorum.Close())
 	})
 	return b.closeErr
 }

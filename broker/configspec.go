@@ -8,6 +8,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/broker/metadata"
 )
 
 // ConfigSpec describes one broker or topic config by its Kafka name: its
@@ -105,12 +107,22 @@ const (
 
 var compressionValues = strings.Split(compTypes, ",")
 
+func validVoters(s string) error {
+	_, err := metadata.ParseVoters(s)
+	return err
+}
+
 // BrokerConfigSpecs are the broker configs Sluice knows, with Kafka's names
 // and defaults.
 var BrokerConfigSpecs = []ConfigSpec{
 	{Name: "broker.id", Type: tInt, Default: "0", ReadOnly: true, Validate: intRange(0, maxInt), Doc: "The broker id (node id) of this server."},
 	{Name: "node.id", Type: tInt, Default: "0", ReadOnly: true, Validate: intRange(0, maxInt), Doc: "The node id of this server; same as broker.id."},
 	{Name: "broker.rack", Type: tString, Nullable: true, ReadOnly: true, Doc: "Rack (zone) of the broker, used for rack-aware replica placement and follower fetching."},
+	{Name: "cluster.id", Type: tString, Nullable: true, ReadOnly: true, Doc: "The cluster id written to meta.properties on a node's first start (Kafka sets it with kafka-storage format -t). Required, the same on every node, when controller.quorum.voters lists several voters; a single node makes one up."},
+	{Name: "process.roles", Type: tList, Default: "broker,controller", ReadOnly: true, Validate: listOf("broker", "controller"), Doc: "The roles of this node. Sluice runs both in every process; a node is a voter of the metadata quorum when it is listed in controller.quorum.voters."},
+	{Name: "controller.quorum.voters", Type: tList, Nullable: true, ReadOnly: true, Validate: validVoters, Doc: "The metadata quorum's voters as id@host:port of their Raft (controller) listeners. Unset: a quorum of one, this node."},
+	{Name: "broker.session.timeout.ms", Type: tInt, Default: "9000", ReadOnly: true, Validate: intRange(1, maxInt), Doc: "A broker whose heartbeats stop for this long is fenced by the active controller: it leaves the ISRs and loses its leaderships."},
+	{Name: "broker.heartbeat.interval.ms", Type: tInt, Default: "2000", ReadOnly: true, Validate: intRange(1, maxInt), Doc: "How often a broker heartbeats to the active controller."},
 	{Name: "listeners", Type: tString, Default: "PLAINTEXT://:9092", ReadOnly: true, Doc: "Listener URIs the broker binds to."},
 	{Name: "advertised.listeners", Type: tString, Nullable: true, ReadOnly: true, Doc: "Listeners published to clients in Metadata if different from listeners."},
 	{Name: "log.dirs", Type: tString, Nullable: true, ReadOnly: true, Doc: "The directory in which the log data is kept (Sluice: <data_dir>/kafka/logs)."},
@@ -138,6 +150,7 @@ var BrokerConfigSpecs = []ConfigSpec{
 	{Name: "log.message.timestamp.type", Type: tString, Default: "CreateTime", Validate: oneOf("CreateTime", "LogAppendTime"), Doc: "Whether the timestamp in the message is the create time or the log append time."},
 	{Name: "compression.type", Type: tString, Default: "producer", Validate: oneOf(compressionValues...), Doc: "The final compression type of topics; 'producer' keeps the producer's codec."},
 	{Name: "min.insync.replicas", Type: tInt, Default: "1", Validate: intRange(1, maxInt), Doc: "The minimum number of in-sync replicas that must acknowledge a write with acks=all."},
+	{Name: "replica.lag.time.max.ms", Type: tLong, Default: "30000", Validate: intRange(1, maxLong), ReadOnly: true, Doc: "A follower that has not caught up to the leader's log end for this long is removed from the ISR."},
 	{Name: "unclean.leader.election.enable", Type: tBool, Default: "false", Validate: isBool, Doc: "Whether replicas not in the ISR may be elected leader as a last resort."},
 	{Name: "offsets.topic.num.partitions", Type: tInt, Default: "50", Validate: intRange(1, maxInt), ReadOnly: true, Doc: "The number of partitions of the offset commit topic (__consumer_offsets)."},
 	{Name: "offsets.topic.replication.factor", Type: tInt, Default: "3", Validate: intRange(1, 32767), ReadOnly: true, Doc: "The replication factor of the offsets topic (capped at the number of live brokers)."},

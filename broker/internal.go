@@ -35,7 +35,7 @@ func (b *Broker) EnsureOffsetsTopic(ctx context.Context) error {
 	_, err := b.CreateTopic(ctx, kafka.CreateTopic{
 		Name:              offsetsTopic,
 		Partitions:        int32(b.brokerInt("offsets.topic.num.partitions")),
-		ReplicationFactor: 1, // offsets.topic.replication.factor, capped at the live brokers as Kafka does
+		ReplicationFactor: int16(min(b.brokerInt("offsets.topic.replication.factor"), int64(max(len(b.Brokers()), 1)))), // capped at the live brokers as Kafka does
 		Configs:           cfgs,
 	})
 	if errors.Is(err, kerr.TopicAlreadyExists) {
@@ -51,7 +51,7 @@ func (b *Broker) InternalAppend(ctx context.Context, topic string, partition int
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	_, err := b.Append(topic, partition, batches)
+	_, err := b.Append(ctx, topic, partition, batches, -1)
 	return err
 }
 

@@ -148,7 +148,7 @@ func TestKill9IdempotentProducer(t *testing.T) {
 		got = append(got, fs.Records()...)
 	}
 	checkExactlyOnceInOrder(t, got, acked)
-	if _, err := os.Stat(filepath.Join(dataDir, "kafka", "metadata", "metadata.log")); err != nil {
+	if _, err := os.Stat(filepath.Join(dataDir, "kafka", "metadata", "raft", "raft.log")); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -5,16 +5,21 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/broker/kafka"
 	"github.com/sluicehq/sluice/broker/metadata"
 	"github.com/sluicehq/sluice/broker/storage"
 )
 
-// commit persists r to the metadata log and applies it. Caller holds metaMu.
+// commit replicates r through the metadata quorum and returns once it is
+// applied to b.state (by metaHooks, on Raft's goroutine). Caller holds metaMu.
 func (b *Broker) commit(r metadata.Record) error {
 	b.mu.RLock()
 	err := b.state.Check(r)
@@ -22,12 +27,7 @@ func (b *Broker) commit(r metadata.Record) error {
 	if err != nil {
 		return err
 	}
-	if err := b.metaLog.Append(r); err != nil {
-		return fmt.Errorf("%w: %w", kerr.KafkaStorageError, err)
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.state.Apply(r)
+	return b.quorum.Apply(context.Background(), r)
 }
 
 // NodeID implements kafka.Backend.
@@ -86,14 +86,38 @@ func (b *Broker) DefaultReplicationFactor() int16 {
 // LogDir implements kafka.Backend.
 func (b *Broker) LogDir() string { return b.setting("log.dirs") }
 
-// Log implements kafka.Backend: the open log of a partition, or nil.
+// Log implements kafka.Backend: the open log of a partition this node
+// leads, or nil.
 func (b *Broker) Log(topic string, p int32) *storage.Log {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	if pt := b.parts[storage.TopicPartition{Topic: topic, Partition: p}]; pt != nil {
+	if pt, _ := b.ledLocked(topic, p); pt != nil {
 		return pt.log
 	}
 	return nil
+}
+
+// ledLocked returns the partition if this node leads it, with its leader
+// epoch. Caller holds mu.
+func (b *Broker) ledLocked(topic string, p int32) (*partition, int32) {
+	pt := b.parts[storage.TopicPartition{Topic: topic, Partition: p}]
+	if pt == nil {
+		return nil, -1
+	}
+	t, ok := b.state.Topic(topic)
+	if !ok || p < 0 || int(p) >= len(t.Partitions) || t.Partitions[p].Leader != b.cfg.NodeID {
+		return nil, -1
+	}
+	return pt, t.Partitions[p].LeaderEpoch
+}
+
+// notLeaderErr is the error for a partition this node does not lead.
+// Caller holds mu.
+func (b *Broker) notLeaderErr(topic string, p int32) error {
+	if t, ok := b.state.Topic(topic); ok && p >= 0 && int(p) < len(t.Partitions) {
+		return fmt.Errorf("%w: %s-%d is led by %d", kerr.NotLeaderForPartition, topic, p, t.Partitions[p].Leader)
+	}
+	return fmt.Errorf("%w: %s-%d", kerr.UnknownTopicOrPartition, topic, p)
 }
 
 // validTopicName applies Kafka's topic name rules.
@@ -126,7 +150,7 @@ func (b *Broker) CreateTopic(ctx context.Context, req kafka.CreateTopic) (*metad
 			if err := b.checkReplicas(replicas); err != nil {
 				return nil, err
 			}
-			parts = append(parts, metadata.Partition{ID: int32(i), Replicas: replicas, Leader: replicas[0]})
+			parts = append(parts, newPartition(int32(i), replicas))
 		}
 	} else {
 		n, rf := req.Partitions, req.ReplicationFactor
@@ -139,12 +163,16 @@ func (b *Broker) CreateTopic(ctx context.Context, req kafka.CreateTopic) (*metad
 		if n <= 0 {
 			return nil, fmt.Errorf("%w: number of partitions must be larger than 0", kerr.InvalidPartitions)
 		}
-		if rf <= 0 || rf > 1 {
-			return nil, fmt.Errorf("%w: replication factor %d is larger than the 1 available broker", kerr.InvalidReplicationFactor, rf)
+		as, err := metadata.AssignReplicas(b.Brokers(), 0, n, rf, mrand.N(1<<20))
+		if err != nil {
+			return nil, err
 		}
-		for i := range n {
-			parts = append(parts, metadata.Partition{ID: i, Replicas: []int32{b.cfg.NodeID}, Leader: b.cfg.NodeID})
+		for i, replicas := range as {
+			parts = append(parts, newPartition(int32(i), replicas))
 		}
+	}
+	if !req.ValidateOnly && !b.quorum.IsLeader() {
+		return b.forwardCreateTopic(ctx, req)
 	}
 	configs := map[string]string{}
 	for k, v := range req.Configs {
@@ -201,17 +229,25 @@ func (b *Broker) collides(name string) error {
 	return nil
 }
 
+// newPartition is a new partition led by its first (preferred) replica
+// with every replica in sync.
+func newPartition(id int32, replicas []int32) metadata.Partition {
+	return metadata.Partition{ID: id, Replicas: replicas, Leader: replicas[0], ISR: slices.Clone(replicas)}
+}
+
 func (b *Broker) checkReplicas(replicas []int32) error {
 	if len(replicas) == 0 {
 		return fmt.Errorf("%w: empty replica list", kerr.InvalidReplicaAssignment)
 	}
-	for _, r := range replicas {
-		if r != b.cfg.NodeID {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	for i, r := range replicas {
+		if _, ok := b.state.Broker(r); !ok {
 			return fmt.Errorf("%w: broker %d does not exist", kerr.InvalidReplicaAssignment, r)
 		}
-	}
-	if len(replicas) > 1 {
-		return fmt.Errorf("%w: duplicate brokers in replica list", kerr.InvalidReplicaAssignment)
+		if slices.Contains(replicas[:i], r) {
+			return fmt.Errorf("%w: duplicate brokers in replica list", kerr.InvalidReplicaAssignment)
+		}
 	}
 	return nil
 }
@@ -221,6 +257,9 @@ func (b *Broker) openTopicPartitions(t *metadata.Topic, parts []metadata.Partiti
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, p := range parts {
+		if !b.isReplica(p) {
+			continue
+		}
 		if err := b.openPartitionLocked(storage.TopicPartition{Topic: t.Name, Partition: p.ID}, cfg); err != nil {
 			return fmt.Errorf("%w: %w", kerr.KafkaStorageError, err)
 		}
@@ -246,14 +285,20 @@ func (b *Broker) DeleteTopic(ctx context.Context, name string) error {
 	if err := b.commit(metadata.Record{Type: metadata.DeleteTopic, Topic: name}); err != nil {
 		return err
 	}
+	// Whoever removes a b.parts entry (this or reconcile) deletes its data.
+	var mine []int32
 	b.mu.Lock()
 	for _, p := range t.Partitions {
-		delete(b.parts, storage.TopicPartition{Topic: name, Partition: p.ID})
+		tp := storage.TopicPartition{Topic: name, Partition: p.ID}
+		if b.parts[tp] != nil {
+			delete(b.parts, tp)
+			mine = append(mine, p.ID)
+		}
 	}
 	b.mu.Unlock()
 	var errs []error
-	for _, p := range t.Partitions {
-		errs = append(errs, b.store.DeletePartition(name, p.ID))
+	for _, p := range mine {
+		errs = append(errs, b.store.DeletePartition(name, p))
 	}
 	b.metrics.ForgetTopic(name)
 	b.groups.TopicsDeleted([]string{name})
@@ -280,15 +325,19 @@ func (b *Broker) CreatePartitions(ctx context.Context, topic string, count int32
 		return fmt.Errorf("%w: %d assignments for %d new partitions", kerr.InvalidReplicaAssignment, len(assignment), count-have)
 	}
 	var parts []metadata.Partition
-	for i := have; i < count; i++ {
-		replicas := []int32{b.cfg.NodeID}
-		if assignment != nil {
-			replicas = assignment[i-have]
-			if err := b.checkReplicas(replicas); err != nil {
-				return err
-			}
+	if assignment == nil {
+		var err error
+		assignment, err = metadata.AssignReplicas(b.Brokers(), have, count-have, int16(len(t.Partitions[0].Replicas)), mrand.N(1<<20))
+		if err != nil {
+			return err
 		}
-		parts = append(parts, metadata.Partition{ID: i, Replicas: replicas, Leader: replicas[0]})
+	}
+	for i := have; i < count; i++ {
+		replicas := assignment[i-have]
+		if err := b.checkReplicas(replicas); err != nil {
+			return err
+		}
+		parts = append(parts, newPartition(i, replicas))
 	}
 	if validateOnly {
 		return nil
@@ -301,21 +350,44 @@ func (b *Broker) CreatePartitions(ctx context.Context, topic string, count int32
 }
 
 // Append implements kafka.Backend: append batches to a partition as its
-// leader and, with no followers, move the high watermark to the log end.
-func (b *Broker) Append(topic string, p int32, batches []byte) (storage.AppendResult, error) {
+// leader; with one replica the high watermark moves to the log end at once,
+// with more it follows the in-sync replicas, and acks=-1 waits for them.
+func (b *Broker) Append(ctx context.Context, topic string, p int32, batches []byte, acks int16) (storage.AppendResult, error) {
 	b.mu.RLock()
-	pt := b.parts[storage.TopicPartition{Topic: topic, Partition: p}]
+	pt, epoch := b.ledLocked(topic, p)
+	var nle error
+	var info metadata.Partition
+	if pt == nil {
+		nle = b.notLeaderErr(topic, p)
+	} else {
+		t, _ := b.state.Topic(topic)
+		info = t.Partitions[p]
+	}
 	b.mu.RUnlock()
 	if pt == nil {
-		return storage.AppendResult{}, fmt.Errorf("%w: %s-%d", kerr.UnknownTopicOrPartition, topic, p)
+		return storage.AppendResult{}, nle
 	}
-	res, err := pt.log.Append(batches, 0)
+	replicated := len(info.Replicas) > 1
+	if replicated && acks == -1 {
+		if n, want := len(info.InSync()), b.minISR(topic); n < want {
+			return storage.AppendResult{}, fmt.Errorf("%w: %d in-sync replicas, min.insync.replicas is %d", kerr.NotEnoughReplicas, n, want)
+		}
+	}
+	res, err := pt.log.Append(batches, epoch)
 	if err != nil {
 		return res, err
 	}
 	pt.hwMu.Lock()
-	pt.log.SetHighWatermark(pt.log.LogEndOffset())
+	b.advanceHWLocked(pt, info)
 	pt.hwMu.Unlock()
+	if replicated && acks == -1 {
+		if err := b.waitReplicated(ctx, topic, p, pt, res.LastOffset+1); err != nil {
+			return res, err
+		}
+		if cur, ok := b.partitionInfo(topic, p); ok && len(cur.InSync()) < b.minISR(topic) {
+			return res, fmt.Errorf("%w: the ISR shrank below min.insync.replicas", kerr.NotEnoughReplicasAfterAppend)
+		}
+	}
 	return res, nil
 }
 
@@ -329,18 +401,91 @@ func (b *Broker) AllocateProducerID(ctx context.Context) (int64, error) {
 	b.pidMu.Lock()
 	defer b.pidMu.Unlock()
 	if b.pidNext >= b.pidLast {
-		b.metaMu.Lock()
-		b.mu.RLock()
-		next := b.state.NextProducerID()
-		b.mu.RUnlock()
-		err := b.commit(metadata.Record{Type: metadata.ProducerIDs, NextProducerID: next + producerIDBlock})
-		b.metaMu.Unlock()
+		start, n, err := b.producerIDBlock(ctx)
 		if err != nil {
 			return -1, err
 		}
-		b.pidNext, b.pidLast = next, next+producerIDBlock
+		b.pidNext, b.pidLast = start, start+int64(n)
 	}
 	id := b.pidNext
 	b.pidNext++
 	return id, nil
+}
+
+// producerIDBlock reserves a block at the controller: in process when this
+// node is the controller, else with AllocateProducerIds (as KRaft brokers do).
+func (b *Broker) producerIDBlock(ctx context.Context) (int64, int32, error) {
+	if b.quorum.IsLeader() {
+		return b.AllocateProducerIDBlock(ctx)
+	}
+	req := kmsg.NewPtrAllocateProducerIDsRequest()
+	req.BrokerID, req.BrokerEpoch = b.cfg.NodeID, -1
+	resp, err := b.toController(ctx, req)
+	if err != nil {
+		return 0, 0, err
+	}
+	r := resp.(*kmsg.AllocateProducerIDsResponse)
+	if err := kerr.ErrorForCode(r.ErrorCode); err != nil {
+		return 0, 0, err
+	}
+	return r.ProducerIDStart, r.ProducerIDLen, nil
+}
+
+// AllocateProducerIDBlock implements kafka.Backend on the active
+// controller: the block is committed before it is handed out.
+func (b *Broker) AllocateProducerIDBlock(ctx context.Context) (int64, int32, error) {
+	if !b.quorum.IsLeader() {
+		return 0, 0, metadata.ErrNotController
+	}
+	b.metaMu.Lock()
+	defer b.metaMu.Unlock()
+	b.mu.RLock()
+	next := b.state.NextProducerID()
+	b.mu.RUnlock()
+	if err := b.commit(metadata.Record{Type: metadata.ProducerIDs, NextProducerID: next + producerIDBlock}); err != nil {
+		return 0, 0, err
+	}
+	return next, producerIDBlock, nil
+}
+
+// forwardCreateTopic sends a topic creation to the active controller (as
+// Kafka brokers forward since KIP-590) and waits until this node has applied
+// it.
+func (b *Broker) forwardCreateTopic(ctx context.Context, ct kafka.CreateTopic) (*metadata.Topic, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.TimeoutMillis = 30000
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = ct.Name, ct.Partitions, ct.ReplicationFactor
+	for i, replicas := range ct.Assignment {
+		a := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+		a.Partition, a.Replicas = int32(i), replicas
+		rt.ReplicaAssignment = append(rt.ReplicaAssignment, a)
+	}
+	for k, v := range ct.Configs {
+		c := kmsg.NewCreateTopicsRequestTopicConfig()
+		c.Name, c.Value = k, v
+		rt.Configs = append(rt.Configs, c)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := b.toController(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range resp.(*kmsg.CreateTopicsResponse).Topics {
+		if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
+			return nil, err
+		}
+	}
+	for {
+		if t, ok := b.Topic(ct.Name); ok {
+			return t, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: topic %s created at the controller, not yet here", kerr.RequestTimedOut, ct.Name)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }

@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -47,7 +48,9 @@ func handleProduce(ctx context.Context, s *Server, rc *reqCtx, r kmsg.Request) (
 				// records no one can commit or abort.
 				err = fmt.Errorf("%w: transactions are not supported yet", kerr.TransactionalIDAuthorizationFailed)
 			default:
-				res, aerr := s.b.Append(name, rp.Partition, rp.Records)
+				actx, cancel := context.WithTimeout(ctx, time.Duration(max(req.TimeoutMillis, 0))*time.Millisecond)
+				res, aerr := s.b.Append(actx, name, rp.Partition, rp.Records, req.Acks)
+				cancel()
 				if aerr == nil {
 					sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
 					if !res.Duplicate {

@@ -36,6 +36,7 @@ type fetchPart struct {
 	records       []byte
 	log           *storage.Log
 	leaderEpochOK bool
+	follower      bool // a replica's fetch
 }
 
 func handleFetch(ctx context.Context, s *Server, rc *reqCtx, r kmsg.Request) (kmsg.Response, error) {
@@ -136,6 +137,21 @@ func handleFetch(ctx context.Context, s *Server, rc *reqCtx, r kmsg.Request) (km
 		}
 	}
 
+	// A follower's fetch (replica id >= 0) reads up to the log end and tells
+	// the leader how far the follower got.
+	replica := req.ReplicaID
+	if req.Version >= 15 {
+		replica = req.ReplicaState.ID
+	}
+	if replica >= 0 {
+		for _, fp := range parts {
+			fp.follower = true
+			if fp.log != nil {
+				s.b.ReplicaFetched(fp.name, fp.key.partition, replica, fp.offset)
+			}
+		}
+	}
+
 	maxWait := time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond
 	deadline := time.Now().Add(maxWait)
 	maxBytes := req.MaxBytes
@@ -219,8 +235,12 @@ func readFetchParts(parts []*fetchPart, maxBytes int32) []<-chan struct{} {
 		fp.errCode = 0
 		fp.records = nil
 		hw := fp.log.HighWatermark()
+		upTo := hw
+		if fp.follower {
+			upTo = -1 // followers read to the log end
+		}
 		limit := int32(min(int64(max(fp.maxBytes, 0)), budget))
-		res, err := fp.log.Read(fp.offset, storage.ReadOptions{MaxBytes: limit, MinOneBatch: !got, UpTo: hw})
+		res, err := fp.log.Read(fp.offset, storage.ReadOptions{MaxBytes: limit, MinOneBatch: !got, UpTo: upTo})
 		fp.hw, fp.lso, fp.ls = res.HighWatermark, res.HighWatermark, res.LogStartOffset
 		if err != nil {
 			fp.errCode = errCode(err)

@@ -22,13 +22,17 @@ const authorizedOpsUnknown = -2147483648
 func handleMetadata(ctx context.Context, s *Server, rc *reqCtx, r kmsg.Request) (kmsg.Response, error) {
 	req := r.(*kmsg.MetadataRequest)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
-	host, port := s.b.Advertised()
-	br := kmsg.NewMetadataResponseBroker()
-	br.NodeID, br.Host, br.Port, br.Rack = s.b.NodeID(), host, port, s.b.Rack()
-	resp.Brokers = []kmsg.MetadataResponseBroker{br}
+	for _, b := range s.b.Brokers() {
+		br := kmsg.NewMetadataResponseBroker()
+		br.NodeID, br.Host, br.Port = b.ID, b.Host, b.Port
+		if b.Rack != "" {
+			br.Rack = kmsg.StringPtr(b.Rack)
+		}
+		resp.Brokers = append(resp.Brokers, br)
+	}
 	cid := s.b.ClusterID()
 	resp.ClusterID = &cid
-	resp.ControllerID = s.b.NodeID()
+	resp.ControllerID = s.b.ControllerID()
 	resp.AuthorizedOperations = authorizedOpsUnknown
 
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
@@ -84,6 +88,10 @@ func handleMetadata(ctx context.Context, s *Server, rc *reqCtx, r kmsg.Request) 
 }
 
 func topicMetadata(s *Server, t *metadata.Topic) kmsg.MetadataResponseTopic {
+	live := map[int32]bool{}
+	for _, b := range s.b.Brokers() {
+		live[b.ID] = true
+	}
 	mt := kmsg.NewMetadataResponseTopic()
 	mt.Topic = kmsg.StringPtr(t.Name)
 	mt.TopicID = t.ID
@@ -95,9 +103,14 @@ func topicMetadata(s *Server, t *metadata.Topic) kmsg.MetadataResponseTopic {
 		mp.Leader = p.Leader
 		mp.LeaderEpoch = p.LeaderEpoch
 		mp.Replicas = p.Replicas
-		mp.ISR = p.Replicas
+		mp.ISR = p.InSync()
 		mp.OfflineReplicas = []int32{}
-		if s.b.Log(t.Name, p.ID) == nil {
+		for _, r := range p.Replicas {
+			if !live[r] {
+				mp.OfflineReplicas = append(mp.OfflineReplicas, r)
+			}
+		}
+		if p.Leader < 0 || !live[p.Leader] {
 			mp.ErrorCode = kerr.LeaderNotAvailable.Code
 		}
 		mt.Partitions = append(mt.Partitions, mp)

@@ -18,6 +18,14 @@ type Backend interface {
 	// Advertised is the host and port published in Metadata.
 	Advertised() (host string, port int32)
 	Rack() *string
+	// Brokers are the live (unfenced) brokers of the cluster, this one
+	// included; ControllerID is the active controller or -1.
+	Brokers() []metadata.BrokerInfo
+	ControllerID() int32
+	// RegisterBroker and BrokerHeartbeat serve the broker lifecycle APIs on
+	// the active controller (NOT_CONTROLLER elsewhere).
+	RegisterBroker(ctx context.Context, reg BrokerRegistration) (epoch int64, err error)
+	BrokerHeartbeat(ctx context.Context, id int32, epoch int64, wantFence bool) (fenced bool, err error)
 
 	// Topics, Topic and TopicByID read the metadata; the returned topics are
 	// immutable snapshots.
@@ -35,16 +43,34 @@ type Backend interface {
 	// Log is the open log of a partition this node leads, or nil.
 	Log(topic string, partition int32) *storage.Log
 	// Append appends producer batches to a partition as its leader and
-	// advances the high watermark as replication allows.
-	Append(topic string, partition int32, batches []byte) (storage.AppendResult, error)
+	// advances the high watermark as replication allows. With acks -1 it
+	// returns once the in-sync replicas have the batches (or ctx ends).
+	Append(ctx context.Context, topic string, partition int32, batches []byte, acks int16) (storage.AppendResult, error)
+	// ReplicaFetched tells the leader that follower replica fetched the
+	// partition from offset (its log end).
+	ReplicaFetched(topic string, partition int32, replica int32, offset int64)
+	// AlterPartition serves a leader's ISR change on the active controller.
+	AlterPartition(ctx context.Context, leader int32, topic string, partition, leaderEpoch, partitionEpoch int32, isr []int32) error
 
 	AllocateProducerID(ctx context.Context) (int64, error)
+	// AllocateProducerIDBlock reserves a block of producer ids for a broker
+	// (on the active controller).
+	AllocateProducerIDBlock(ctx context.Context) (start int64, n int32, err error)
 
 	// DescribeConfigs returns the configs of a topic or broker (keys nil: all).
 	DescribeConfigs(typ kmsg.ConfigResourceType, name string, keys []string, synonyms, docs bool) ([]kmsg.DescribeConfigsResponseResourceConfig, error)
 	AlterConfigs(ctx context.Context, typ kmsg.ConfigResourceType, name string, changes []ConfigChange, incremental, validateOnly bool) error
 	// LogDir is the directory holding the partition logs.
 	LogDir() string
+}
+
+// BrokerRegistration is a BrokerRegistration request's content.
+type BrokerRegistration struct {
+	ID        int32
+	ClusterID string
+	Host      string
+	Port      int32
+	Rack      string
 }
 
 // CreateTopic is one topic of a CreateTopics request. Partitions and

@@ -1,12 +1,14 @@
 // Package metadata is the broker's cluster metadata state machine: topics
-// (name, topic ID, partitions, replica assignment, configs) and producer-id
-// blocks, changed only by applying Records.
+// (name, topic ID, partitions, replicas, leaders, ISRs, configs), broker
+// registrations and producer-id blocks, changed only by applying Records;
+// plus the pure cluster decisions over it (rack-aware placement, leader
+// election) and the Raft quorum that replicates the Records (quorum.go,
+// with its file-based log store in raftstore.go).
 //
 // The State does no I/O, starts no goroutine and reads no clock: the same
-// sequence of Records always yields the same State, which is what lets the
-// record log become a Raft log later (KRaft's role). The broker owns the
-// edges: it generates topic IDs, validates requests, persists each Record
-// with Log before applying it, and replays the Log on start.
+// sequence of Records always yields the same State on every node (KRaft's
+// role). The broker owns the edges: it generates topic IDs, validates
+// requests and commits each Record through the Quorum, which applies it.
 package metadata
 
 import (
@@ -22,8 +24,21 @@ import (
 type Partition struct {
 	ID          int32   `json:"id"`
 	Replicas    []int32 `json:"replicas"`
-	Leader      int32   `json:"leader"`
+	Leader      int32   `json:"leader"` // -1: offline
 	LeaderEpoch int32   `json:"leader_epoch"`
+	// ISR is the in-sync replica set; nil in records written before the
+	// cluster work means every replica (see InSync).
+	ISR []int32 `json:"isr,omitempty"`
+	// PartitionEpoch grows with every change of leader, ISR or replicas.
+	PartitionEpoch int32 `json:"partition_epoch,omitempty"`
+}
+
+// InSync is the ISR, or every replica when none was recorded.
+func (p Partition) InSync() []int32 {
+	if p.ISR == nil {
+		return p.Replicas
+	}
+	return p.ISR
 }
 
 // Topic is a topic as the state machine knows it. A *Topic handed out by
@@ -44,6 +59,13 @@ const (
 	SetTopicConfigs  = "set_topic_configs"
 	SetBrokerConfigs = "set_broker_configs"
 	ProducerIDs      = "producer_ids"
+	RegisterBroker   = "register_broker"
+	FenceBroker      = "fence_broker"
+	UnfenceBroker    = "unfence_broker"
+	PartitionChange  = "partition_change"
+	// LegacyImport carries, as one Raft entry, the records of a metadata.log
+	// written before the metadata moved to Raft.
+	LegacyImport = "legacy_import"
 )
 
 // Record is one change to the state. Fields used depend on Type:
@@ -54,6 +76,10 @@ const (
 //	set_topic_configs: Topic, Configs (replaces all overrides)
 //	set_broker_configs: Configs (replaces all dynamic broker configs)
 //	producer_ids: NextProducerID (first id not yet handed out after this block)
+//	legacy_import: Records (applied in order; one that does not apply is skipped)
+//	register_broker: Broker (a new registration replaces the old; it starts fenced)
+//	fence_broker, unfence_broker: Broker.ID, Broker.Epoch (the registration's)
+//	partition_change: Topic, Partitions (whole replacements of existing ones)
 type Record struct {
 	Type           string            `json:"type"`
 	Topic          string            `json:"topic,omitempty"`
@@ -61,6 +87,8 @@ type Record struct {
 	Partitions     []Partition       `json:"partitions,omitempty"`
 	Configs        map[string]string `json:"configs,omitempty"`
 	NextProducerID int64             `json:"next_producer_id,omitempty"`
+	Records        []Record          `json:"records,omitempty"`
+	Broker         *BrokerInfo       `json:"broker,omitempty"`
 }
 
 // State is the metadata. The zero value is not ready; use New.
@@ -70,11 +98,13 @@ type State struct {
 	brokerConfigs  map[string]string
 	nextProducerID int64
 	applied        int64
+	legacyImported bool
+	brokers        map[int32]*BrokerInfo
 }
 
 // New returns an empty State.
 func New() *State {
-	return &State{topics: map[string]*Topic{}, byID: map[[16]byte]string{}, brokerConfigs: map[string]string{}}
+	return &State{topics: map[string]*Topic{}, byID: map[[16]byte]string{}, brokerConfigs: map[string]string{}, brokers: map[int32]*BrokerInfo{}}
 }
 
 // Applied is the number of records applied.
@@ -108,6 +138,9 @@ func (s *State) Topics() []*Topic {
 // BrokerConfigs returns a copy of the dynamic broker configs.
 func (s *State) BrokerConfigs() map[string]string { return maps.Clone(s.brokerConfigs) }
 
+// LegacyImported reports whether a legacy_import record has been applied.
+func (s *State) LegacyImported() bool { return s.legacyImported }
+
 // NextProducerID is the first producer id not yet reserved.
 func (s *State) NextProducerID() int64 { return s.nextProducerID }
 
@@ -136,6 +169,14 @@ func (s *State) Check(r Record) error {
 		}
 		return checkPartitions(r.Partitions, int32(len(t.Partitions)))
 	case SetBrokerConfigs:
+	case LegacyImport:
+		if s.legacyImported {
+			return fmt.Errorf("%w: legacy metadata already imported", kerr.InvalidRequest)
+		}
+	case RegisterBroker, FenceBroker, UnfenceBroker:
+		return s.checkBroker(r)
+	case PartitionChange:
+		return s.checkPartitionChange(r)
 	case ProducerIDs:
 		if r.NextProducerID < s.nextProducerID {
 			return fmt.Errorf("%w: producer ids must only grow", kerr.InvalidRequest)
@@ -192,6 +233,23 @@ func (s *State) Apply(r Record) error {
 		}
 	case ProducerIDs:
 		s.nextProducerID = r.NextProducerID
+	case RegisterBroker, FenceBroker, UnfenceBroker:
+		s.applyBroker(r)
+	case PartitionChange:
+		old := s.topics[r.Topic]
+		t := *old
+		t.Partitions = clonePartitions(old.Partitions)
+		for _, p := range r.Partitions {
+			t.Partitions[p.ID] = clonePartitions([]Partition{p})[0]
+		}
+		s.topics[r.Topic] = &t
+	case LegacyImport:
+		for _, sub := range r.Records {
+			if sub.Type != LegacyImport {
+				_ = s.Apply(sub) // deterministic: every replica skips the same ones
+			}
+		}
+		s.legacyImported = true
 	}
 	s.applied++
 	return nil
@@ -201,6 +259,7 @@ func clonePartitions(ps []Partition) []Partition {
 	out := make([]Partition, len(ps))
 	for i, p := range ps {
 		p.Replicas = slices.Clone(p.Replicas)
+		p.ISR = slices.Clone(p.ISR)
 		out[i] = p
 	}
 	return out
