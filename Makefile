@@ -33,6 +33,11 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s -count 3 ./broker/storage/
 	$(GO) test -run '^$$' -bench . -benchtime 2s -count 3 ./broker/benchmark/
 	$(GO) test -run '^$$' -bench . -count 3 ./schemaregistry/
+	$(GO) test -run '^$$' -bench Nexmark -benchtime 200000x -count 3 ./streams/runtime/
+	$(GO) test -run '^$$' -bench Pipeline -benchtime 100000x -count 3 ./connect/
+	$(GO) test -run '^$$' -bench . -benchtime 20000x -count 3 ./connectors/postgrescdc/
+	$(GO) test -run '^$$' -bench Throughput -benchtime 40000x -count 3 ./connectors/webhook/
+	$(GO) test -run '^$$' -bench Latency -benchtime 300x -count 3 ./connectors/webhook/
 
 # Long fuzzing sessions, not part of `make test` (which replays the seed corpora).
 fuzz:
