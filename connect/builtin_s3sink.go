@@ -1,0 +1,3 @@
+package connect
+
+import _ "github.com/sluicehq/sluice/connectors/s3sink"
