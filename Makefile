@@ -38,6 +38,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime 20000x -count 3 ./connectors/postgrescdc/
 	$(GO) test -run '^$$' -bench Throughput -benchtime 40000x -count 3 ./connectors/webhook/
 	$(GO) test -run '^$$' -bench Latency -benchtime 300x -count 3 ./connectors/webhook/
+	$(GO) test -run '^$$' -bench '^BenchmarkPut$$' -benchtime 240000x -count 3 ./connectors/s3sink/
 
 # Long fuzzing sessions, not part of `make test` (which replays the seed corpora).
 fuzz:
