@@ -184,8 +184,9 @@ func (rt *Runtime) StartTask(id TaskID, connCfg, taskCfg map[string]string) erro
 	go func() {
 		defer close(rtk.done)
 		defer rt.metrics.running.WithLabelValues(id.Connector).Dec()
-		rt.cfg.OnStatus(id.Connector, id.Task, StateRunning, "")
-		err := runProtected(ctx, t)
+		// RUNNING is reported once the task's Start has returned, as
+		// Kafka Connect's WorkerTask reports onStartup.
+		err := runProtected(ctx, t, func() { rt.cfg.OnStatus(id.Connector, id.Task, StateRunning, "") })
 		if err != nil && ctx.Err() == nil {
 			rt.cfg.Log.Error("connect: task failed", "task", id.String(), "err", err)
 			rt.metrics.taskFailures.WithLabelValues(id.Connector).Inc()
@@ -196,13 +197,13 @@ func (rt *Runtime) StartTask(id TaskID, connCfg, taskCfg map[string]string) erro
 }
 
 // runProtected runs a task, turning a panic into a failure with its stack.
-func runProtected(ctx context.Context, t taskRunner) (err error) {
+func runProtected(ctx context.Context, t taskRunner, started func()) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("task panicked: %v\n%s", r, debug.Stack())
 		}
 	}()
-	return t.run(ctx)
+	return t.run(ctx, started)
 }
 
 // StopTask stops task id if it runs here and waits for it to finish
@@ -270,5 +271,7 @@ func (rt *Runtime) Close() {
 }
 
 type taskRunner interface {
-	run(ctx context.Context) error
+	// run starts the plugin task, calls started once its Start returned
+	// without error, and runs until ctx ends or the task fails.
+	run(ctx context.Context, started func()) error
 }

@@ -166,7 +166,7 @@ type sourceTask struct {
 	cfg  map[string]string
 }
 
-func (t *sourceTask) run(ctx context.Context) error {
+func (t *sourceTask) run(ctx context.Context, started func()) error {
 	offs, err := ReadOffsets(ctx, t.rt.cfg.Seeds, t.rt.cfg.OffsetsTopic, t.id.Connector)
 	if err != nil {
 		return fmt.Errorf("reading source offsets: %w", err)
@@ -174,6 +174,7 @@ func (t *sourceTask) run(ctx context.Context) error {
 	if err := t.task.Start(taskContext{offs, t.rt}, t.cfg); err != nil {
 		return err
 	}
+	started()
 	defer func() {
 		if err := t.task.Stop(); err != nil {
 			t.rt.srcLog.Warn("connect: stopping source task", "task", t.id.String(), "err", err)
@@ -368,7 +369,7 @@ func (t *sinkTask) forget(_ context.Context, _ *kgo.Client, gone map[string][]in
 	}
 }
 
-func (t *sinkTask) run(ctx context.Context) error {
+func (t *sinkTask) run(ctx context.Context, started func()) error {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(t.rt.cfg.Seeds...),
 		kgo.ClientID("connector-consumer-" + t.id.String()),
@@ -399,6 +400,7 @@ func (t *sinkTask) run(ctx context.Context) error {
 	if err := t.task.Start(taskContext{rt: t.rt}, t.cfg); err != nil {
 		return err
 	}
+	started()
 	defer func() {
 		if err := t.task.Stop(); err != nil {
 			t.rt.sinkLog.Warn("connect: stopping sink task", "task", t.id.String(), "err", err)
