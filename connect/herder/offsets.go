@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -129,7 +130,9 @@ func (h *Herder) ResetOffsets(ctx context.Context, name string) error {
 		for _, o := range offs {
 			ts.Add(o.Partition["kafka_topic"].(string), o.Partition["kafka_partition"].(int32))
 		}
-		resp, err := kadm.NewClient(h.cl).DeleteOffsets(ctx, "connect-"+name, ts)
+		adm := kadm.NewClient(h.cl)
+		waitGroupEmpty(ctx, adm, "connect-"+name)
+		resp, err := adm.DeleteOffsets(ctx, "connect-"+name, ts)
 		if err != nil {
 			return err
 		}
@@ -231,6 +234,7 @@ func (h *Herder) alterSinkOffsets(ctx context.Context, name string, offs []Offse
 	}
 	adm := kadm.NewClient(h.cl)
 	group := "connect-" + name
+	waitGroupEmpty(ctx, adm, group)
 	if len(commit) > 0 {
 		resp, err := adm.CommitOffsets(ctx, group, commit)
 		if err == nil {
@@ -274,4 +278,33 @@ func jsonInt(v any) (int64, bool) {
 		return i, err == nil
 	}
 	return 0, false
+}
+
+// stoppingGrace bounds how long an offsets change waits for a stopped sink
+// connector's tasks to leave their consumer group (they first deliver and
+// commit what they hold).
+const stoppingGrace = 20 * time.Second
+
+// waitGroupEmpty waits until group has no members, for at most
+// stoppingGrace: right after PUT /stop the sink tasks may still be draining,
+// and Kafka refuses to change a subscribed group's offsets. If the group
+// is still busy after that, the change itself reports Kafka's error.
+func waitGroupEmpty(ctx context.Context, adm *kadm.Client, group string) {
+	ctx, cancel := context.WithTimeout(ctx, stoppingGrace)
+	defer cancel()
+	for {
+		gs, err := adm.DescribeGroups(ctx, group)
+		if err != nil {
+			return
+		}
+		g, ok := gs[group]
+		if !ok || g.Err != nil || len(g.Members) == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
