@@ -70,7 +70,7 @@ func toAvroBranch(n *node, v any) (any, error) {
 				return int32(d.Milliseconds()), nil
 			}
 		}
-		i, err := toInt(v)
+		i, err := plugin.ToInt64(v)
 		if err != nil {
 			return nil, err
 		}
@@ -89,7 +89,7 @@ func toAvroBranch(n *node, v any) (any, error) {
 		if t, ok := v.(time.Time); ok && n.logical != "" {
 			return t.UnixMilli(), nil
 		}
-		return toInt(v)
+		return plugin.ToInt64(v)
 	case "float":
 		f, err := toFloat(v)
 		return float32(f), err
@@ -237,38 +237,6 @@ func typeErr(n *node, v any) error {
 	return fmt.Errorf("value of type %T does not fit a %s schema", v, name)
 }
 
-func toInt(v any) (int64, error) {
-	switch x := v.(type) {
-	case int64:
-		return x, nil
-	case int:
-		return int64(x), nil
-	case int32:
-		return int64(x), nil
-	case int16:
-		return int64(x), nil
-	case int8:
-		return int64(x), nil
-	case uint8:
-		return int64(x), nil
-	case uint16:
-		return int64(x), nil
-	case uint32:
-		return int64(x), nil
-	case uint64:
-		if x > math.MaxInt64 {
-			return 0, fmt.Errorf("value %d overflows int64", x)
-		}
-		return int64(x), nil
-	case float64:
-		if x != math.Trunc(x) {
-			return 0, fmt.Errorf("value %v is not an integer", x)
-		}
-		return int64(x), nil
-	}
-	return 0, fmt.Errorf("value of type %T is not an integer", v)
-}
-
 func toFloat(v any) (float64, error) {
 	switch x := v.(type) {
 	case float64:
@@ -276,7 +244,7 @@ func toFloat(v any) (float64, error) {
 	case float32:
 		return float64(x), nil
 	}
-	if i, err := toInt(v); err == nil {
+	if i, err := plugin.ToInt64(v); err == nil {
 		return float64(i), nil
 	}
 	return 0, fmt.Errorf("value of type %T is not a number", v)
@@ -374,7 +342,7 @@ func fromAvro(n *node, native any) (any, error) {
 		case time.Duration:
 			return x.Milliseconds(), nil
 		}
-		return toInt(native)
+		return plugin.ToInt64(native)
 	case "float", "double":
 		return toFloat(native)
 	case "boolean", "string", "enum":

@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"fmt"
-	"math"
 	"math/big"
 	"strconv"
 	"strings"
@@ -14,43 +13,6 @@ import (
 
 // Helpers over Connect data shared by converters and transforms.
 
-func toInt64(v any) (int64, error) {
-	switch x := v.(type) {
-	case int64:
-		return x, nil
-	case int:
-		return int64(x), nil
-	case int32:
-		return int64(x), nil
-	case int16:
-		return int64(x), nil
-	case int8:
-		return int64(x), nil
-	case uint8:
-		return int64(x), nil
-	case uint16:
-		return int64(x), nil
-	case uint32:
-		return int64(x), nil
-	case uint64:
-		if x > math.MaxInt64 {
-			return 0, fmt.Errorf("value %d overflows int64", x)
-		}
-		return int64(x), nil
-	case float64:
-		if x != math.Trunc(x) {
-			return 0, fmt.Errorf("value %v is not an integer", x)
-		}
-		return int64(x), nil
-	case float32:
-		if float64(x) != math.Trunc(float64(x)) {
-			return 0, fmt.Errorf("value %v is not an integer", x)
-		}
-		return int64(x), nil
-	}
-	return 0, fmt.Errorf("Invalid value for an integer schema: %T", v)
-}
-
 func toFloat64(v any) (float64, error) {
 	switch x := v.(type) {
 	case float64:
@@ -58,7 +20,7 @@ func toFloat64(v any) (float64, error) {
 	case float32:
 		return float64(x), nil
 	}
-	if i, err := toInt64(v); err == nil {
+	if i, err := plugin.ToInt64(v); err == nil {
 		return float64(i), nil
 	}
 	return 0, fmt.Errorf("Invalid value for a floating point schema: %T", v)

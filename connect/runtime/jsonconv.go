@@ -220,7 +220,7 @@ func (c *JSONConverter) writeValue(buf *bytes.Buffer, s *plugin.Schema, v any) e
 	}
 	switch s.Type {
 	case plugin.Int8, plugin.Int16, plugin.Int32, plugin.Int64:
-		i, err := toInt64(v)
+		i, err := plugin.ToInt64(v)
 		if err != nil {
 			return err
 		}

@@ -640,7 +640,7 @@ func castTo(v any, typ string) (any, error) {
 	case float64, float32:
 		f, _ = toFloat64(x)
 	default:
-		n, err := toInt64(v)
+		n, err := plugin.ToInt64(v)
 		if err != nil {
 			return nil, fmt.Errorf("Cast transformation does not support casting from %T", v)
 		}

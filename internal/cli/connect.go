@@ -2,9 +2,7 @@ package cli
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -64,26 +62,10 @@ func newConnectWorkerCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithCancel(cmd.Context())
-			defer cancel()
-			var wg sync.WaitGroup
-			var apiErr error
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				apiErr = api.run(ctx)
-				cancel()
-			}()
-			err = w.Run(ctx)
-			cancel()
-			wg.Wait()
-			if err != nil {
-				return err
-			}
-			if apiErr != nil {
-				return fmt.Errorf("api server: %w", apiErr)
-			}
-			return nil
+			return runAll(cmd.Context(), map[string]func(context.Context) error{
+				"connect worker": w.Run,
+				"api server":     api.run,
+			})
 		},
 	}
 	flags.add(cmd)

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -120,26 +119,10 @@ func newConnectPoolCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithCancel(cmd.Context())
-			defer cancel()
-			var wg sync.WaitGroup
-			var apiErr error
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				apiErr = api.run(ctx)
-				cancel()
-			}()
-			err = p.Run(ctx)
-			cancel()
-			wg.Wait()
-			if err != nil {
-				return err
-			}
-			if apiErr != nil {
-				return fmt.Errorf("api server: %w", apiErr)
-			}
-			return nil
+			return runAll(cmd.Context(), map[string]func(context.Context) error{
+				"connect pool": p.Run,
+				"api server":   api.run,
+			})
 		},
 	}
 	flags.add(cmd)

@@ -1,13 +1,11 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"sort"
@@ -46,42 +44,18 @@ func (f *connectorFlags) connectorCall(ctx context.Context, method, path string,
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		return fmt.Errorf("--connect %q: want a URL such as %s", f.connect, defaultConnect)
 	}
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(f.connect, "/")+path, rd)
+	status, data, err := restCall(ctx, "Connect", f.connect, method, path, body, f.timeout)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := (&http.Client{Timeout: f.timeout}).Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot reach Connect at %s: %w", f.connect, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode >= 300 {
+	if status >= 300 {
 		e := &connectAPIError{}
 		if json.Unmarshal(data, e) != nil || e.Message == "" {
-			e.Code, e.Message = resp.StatusCode, strings.TrimSpace(string(data))
+			e.Code, e.Message = status, strings.TrimSpace(string(data))
 		}
 		return e
 	}
-	if out == nil || len(bytes.TrimSpace(data)) == 0 {
-		return nil
-	}
-	return json.Unmarshal(data, out)
+	return decodeAnswer(data, out)
 }
 
 func connectorPath(parts ...string) string {

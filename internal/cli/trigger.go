@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -58,43 +57,20 @@ func (f *triggerFlags) call(ctx context.Context, method, path string, body, out 
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		return fmt.Errorf("--api %q: want a URL such as %s", f.api, jobAPIDefault)
 	}
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(f.api, "/")+path, rd)
+	status, data, err := restCall(ctx, "the Sluice API", f.api, method, path, body, f.timeout)
 	if err != nil {
 		return err
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := (&http.Client{Timeout: f.timeout}).Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot reach the Sluice API at %s: %w", f.api, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode >= 300 {
+	if status >= 300 {
 		var e struct {
 			Message string `json:"message"`
 		}
 		if json.Unmarshal(data, &e) != nil || e.Message == "" {
 			e.Message = strings.TrimSpace(string(data))
 		}
-		return fmt.Errorf("trigger API: %s (HTTP %d)", strings.Join(strings.Fields(e.Message), " "), resp.StatusCode)
+		return fmt.Errorf("trigger API: %s (HTTP %d)", strings.Join(strings.Fields(e.Message), " "), status)
 	}
-	if out == nil || len(bytes.TrimSpace(data)) == 0 {
-		return nil
-	}
-	return json.Unmarshal(data, out)
+	return decodeAnswer(data, out)
 }
 
 func triggerPath(name string, rest ...string) string {
