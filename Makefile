@@ -35,7 +35,8 @@ bench:
 	$(GO) test -run '^$$' -bench . -count 3 ./schemaregistry/
 	$(GO) test -run '^$$' -bench Nexmark -benchtime 200000x -count 3 ./streams/runtime/
 	$(GO) test -run '^$$' -bench Pipeline -benchtime 100000x -count 3 ./connect/
-	$(GO) test -run '^$$' -bench . -benchtime 20000x -count 3 ./connectors/postgrescdc/
+	$(GO) test -run '^$$' -bench 'CommitToTopic$$' -benchtime 100000x -count 3 ./connectors/postgrescdc/
+	$(GO) test -run '^$$' -bench 'Live|Latency5k' -benchtime 20000x -count 3 ./connectors/postgrescdc/
 	$(GO) test -run '^$$' -bench Throughput -benchtime 40000x -count 3 ./connectors/webhook/
 	$(GO) test -run '^$$' -bench Latency -benchtime 300x -count 3 ./connectors/webhook/
 	$(GO) test -run '^$$' -bench '^BenchmarkPut$$' -benchtime 240000x -count 3 ./connectors/s3sink/

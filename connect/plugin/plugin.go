@@ -93,10 +93,22 @@ type SourceTask interface {
 	// when there are none (returning nil, nil is fine). It must return when
 	// ctx ends. A returned error fails the task.
 	Poll(ctx context.Context) ([]*SourceRecord, error)
-	// Commit is called after the offsets of records returned so far have
-	// been written to the offsets topic.
+	// Commit is called, on the goroutine that calls Poll, each time offsets
+	// reached the offsets topic. The runtime pipelines polls with writes:
+	// records returned by later polls may still be on their way, so a task
+	// that acts on how far its records are durable implements
+	// RecordCommitter.
 	Commit() error
 	Stop() error
+}
+
+// RecordCommitter is an optional SourceTask extension, as Kafka Connect's
+// SourceTask.commitRecord: before each Commit the runtime calls
+// CommitRecord with, per source partition, the newest record that Kafka
+// acknowledged and whose offset the offsets topic now holds (every record
+// polled before it is durable too).
+type RecordCommitter interface {
+	CommitRecord(record *SourceRecord) error
 }
 
 // SinkTask writes to an external system.

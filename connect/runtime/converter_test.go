@@ -1,9 +1,11 @@
 package runtime
 
 import (
+	"bytes"
 	"encoding/json"
 	"math/big"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/sluicehq/sluice/connect/avrodata"
@@ -258,4 +260,18 @@ func FuzzJSONConverterToConnect(f *testing.F) {
 			t.Fatalf("schemaless value did not write back: %v", err)
 		}
 	})
+}
+
+// TestWriteStringMatchesEncodingJSON: the fast path for strings that need
+// no escapes writes what encoding/json writes, and so does the slow one.
+func TestWriteStringMatchesEncodingJSON(t *testing.T) {
+	for _, s := range []string{"", "plain ascii 123", "quote\"back\\slash", "<html>&amp;", "tab\tnew\nline\x01",
+		"héllo wörld", "\u2028\u2029", "bad utf8 \xff\xfe", "emoji 😀", strings.Repeat("md5ab", 200)} {
+		var buf bytes.Buffer
+		writeString(&buf, s)
+		want, _ := json.Marshal(s)
+		if buf.String() != string(want) {
+			t.Errorf("writeString(%q) = %s, encoding/json writes %s", s, buf.String(), want)
+		}
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/connect/avrodata"
@@ -35,6 +36,7 @@ type JSONConverter struct {
 	written  map[*plugin.Schema][]byte // schema JSON by schema
 	read     map[string]*plugin.Schema // schema by its JSON
 	inferred inferCache
+	sizeHint atomic.Int64 // length of the last record written
 }
 
 // Schema caches are bounded: schemas are usually few and long-lived, and a
@@ -47,6 +49,10 @@ func (c *JSONConverter) FromConnect(_ string, s *plugin.Schema, v any) ([]byte, 
 		return nil, nil // a tombstone stays a tombstone
 	}
 	var buf bytes.Buffer
+	// Start at the size of the last record, so a record is written with
+	// one allocation instead of a chain of doublings.
+	buf.Grow(int(c.sizeHint.Load()))
+	defer func() { c.sizeHint.Store(int64(buf.Len())) }()
 	if !c.SchemasEnable {
 		if err := c.writeValue(&buf, s, v); err != nil {
 			return nil, err
@@ -180,9 +186,20 @@ func (c *JSONConverter) writeSchema(buf *bytes.Buffer, s *plugin.Schema, field s
 	return nil
 }
 
+// writeString writes s as a JSON string, byte for byte as encoding/json
+// would; strings needing no escapes (the usual case) skip its reflection.
 func writeString(buf *bytes.Buffer, s string) {
-	b, _ := json.Marshal(s)
-	buf.Write(b)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s)
+			buf.Write(b)
+			return
+		}
+	}
+	buf.Grow(len(s) + 2)
+	buf.WriteByte('"')
+	buf.WriteString(s)
+	buf.WriteByte('"')
 }
 
 // writeValue writes v as JSON under schema s (nil: schemaless).

@@ -56,7 +56,7 @@ type task struct {
 
 	received   LSN // highest WAL position seen
 	walEnd     LSN // last keepalive position outside a transaction
-	returned   LSN // lsn_commit of the last record handed to Connect
+	durable    LSN // lsn_commit of the newest record Connect committed
 	confirmed  LSN // flush position reported to PostgreSQL
 	lastStatus time.Time
 	lastBeat   time.Time
@@ -381,22 +381,40 @@ func (t *task) take() []*plugin.SourceRecord {
 	}
 	out := t.out
 	t.out = nil
-	last := out[len(out)-1].SourceOffset
-	if last["snapshot"] == nil {
-		t.resume = position{commit: LSN(num(last["lsn_commit"])), xid: uint32(num(last["txId"])), lsn: LSN(num(last["lsn"]))}
-		if t.resume.commit == LSN(num(last["lsn"])) { // a heartbeat
-			t.resume.xid, t.resume.lsn = 0, 0
-		}
-		t.returned = t.resume.commit
+	if p, ok := streamPosition(out[len(out)-1]); ok {
+		t.resume = p
 	}
 	return out
 }
 
-// Commit runs once Connect has written the offsets of every record handed
-// out so far: only now may PostgreSQL discard the WAL behind them.
+// streamPosition is where streaming resumes after r: the position its
+// offset records; ok is false for snapshot records.
+func streamPosition(r *plugin.SourceRecord) (p position, ok bool) {
+	off := r.SourceOffset
+	if off == nil || off["snapshot"] != nil {
+		return position{}, false
+	}
+	p = position{commit: LSN(num(off["lsn_commit"])), xid: uint32(num(off["txId"])), lsn: LSN(num(off["lsn"]))}
+	if p.commit == LSN(num(off["lsn"])) { // a heartbeat
+		p.xid, p.lsn = 0, 0
+	}
+	return p, true
+}
+
+// CommitRecord hears from Connect that r, and everything handed out
+// before it, is in Kafka with its offset committed.
+func (t *task) CommitRecord(r *plugin.SourceRecord) error {
+	if p, ok := streamPosition(r); ok && p.commit > t.durable {
+		t.durable = p.commit
+	}
+	return nil
+}
+
+// Commit runs once Connect has written offsets: only WAL behind the
+// records it reported durable (CommitRecord) may PostgreSQL discard.
 func (t *task) Commit() error {
-	if t.returned > t.confirmed {
-		t.confirmed = t.returned
+	if t.durable > t.confirmed {
+		t.confirmed = t.durable
 		if t.streaming {
 			if err := t.status(false); err != nil {
 				return err

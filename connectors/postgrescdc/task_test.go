@@ -70,9 +70,7 @@ func pollN(t *testing.T, tk *task, n int) []*plugin.SourceRecord {
 		}
 		out = append(out, recs...)
 		if len(recs) > 0 {
-			if err := tk.Commit(); err != nil {
-				t.Fatal(err)
-			}
+			commitThrough(t, tk, recs[len(recs)-1])
 		}
 	}
 	return out
@@ -190,9 +188,7 @@ func TestTaskFlushRuleAndHeartbeat(t *testing.T) {
 	if got := confirmedFlush(t, pg.DSN); got != start {
 		t.Fatalf("confirmed_flush_lsn moved from %s to %s before Commit", start, got)
 	}
-	if err := tk.Commit(); err != nil {
-		t.Fatal(err)
-	}
+	commitThrough(t, tk, recs[len(recs)-1])
 	committed := LSN(recs[len(recs)-1].SourceOffset["lsn_commit"].(int64))
 	waitUntil(t, "confirmed_flush_lsn to reach the committed offset", func() bool { return confirmedFlush(t, pg.DSN) == committed })
 
@@ -218,10 +214,22 @@ func TestTaskFlushRuleAndHeartbeat(t *testing.T) {
 			}
 		}
 		if len(r) > 0 {
-			tk.Commit()
+			commitThrough(t, tk, r[len(r)-1])
 		}
 		return confirmedFlush(t, pg.DSN) >= end
 	})
+}
+
+// commitThrough tells the task, as the Connect runtime does, that r and
+// every record before it are durable.
+func commitThrough(t *testing.T, tk *task, r *plugin.SourceRecord) {
+	t.Helper()
+	if err := tk.CommitRecord(r); err != nil {
+		t.Fatal(err)
+	}
+	if err := tk.Commit(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func waitUntil(t *testing.T, what string, cond func() bool) {

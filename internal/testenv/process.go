@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,7 +35,10 @@ func SluiceBinary(t testing.TB) string {
 		if err != nil {
 			cache = os.TempDir()
 		}
-		dir := filepath.Join(cache, "sluice", "testbin")
+		// One binary per checkout: a worktree's tests must not restart a
+		// worker from another checkout's build.
+		abs, _ := filepath.Abs(root)
+		dir := filepath.Join(cache, "sluice", "testbin", fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte(abs))))
 		if binaryErr = os.MkdirAll(dir, 0o755); binaryErr != nil {
 			return
 		}
