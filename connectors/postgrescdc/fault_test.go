@@ -103,7 +103,7 @@ func TestFaults(t *testing.T) {
 	// Kill -9 mid-snapshot; another worker redoes the snapshot.
 	cons.wait(t, "part of the snapshot", func(evs []event) bool { return countOp(evs, "r") > 1000 })
 	w1.Kill()
-	crashes := []int{len(cons.all())}
+	crashes := []int{cons.caughtUp(t, broker.Addr)}
 	w2, _ := testenv.StartConnectWorker(t, broker.Addr, "cdc")
 	cons.wait(t, "the snapshot's last record", func(evs []event) bool {
 		for _, e := range evs[crashes[0]:] {
@@ -138,12 +138,12 @@ func TestFaults(t *testing.T) {
 	cons.wait(t, "streamed changes", func(evs []event) bool { return countOp(evs, "u") > 20 })
 	// Kill -9 the second worker mid-stream; a third takes over.
 	w2.Kill()
-	crashes = append(crashes, len(cons.all()))
+	crashes = append(crashes, cons.caughtUp(t, broker.Addr))
 	testenv.StartConnectWorker(t, broker.Addr, "cdc")
 	n := countOp(cons.all(), "u")
 	cons.wait(t, "streaming after the kill", func(evs []event) bool { return countOp(evs, "u") > n+20 })
 	// Restart PostgreSQL while streaming: the task reconnects.
-	crashes = append(crashes, len(cons.all()))
+	crashes = append(crashes, cons.caughtUp(t, broker.Addr))
 	pg.Restart(t)
 	n = countOp(cons.all(), "u")
 	cons.wait(t, "streaming after the restart", func(evs []event) bool { return countOp(evs, "u") > n+20 })

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/connect"
@@ -162,10 +163,11 @@ func pgQuery(t testing.TB, dsn, sql string) [][]string {
 
 // event is one consumed record, its key and value JSON decoded.
 type event struct {
-	topic  string
-	key    map[string]any // {"schema","payload"} or nil
-	value  map[string]any // nil for a tombstone
-	offset int64
+	topic     string
+	partition int32
+	key       map[string]any // {"schema","payload"} or nil
+	value     map[string]any // nil for a tombstone
+	offset    int64
 }
 
 func (e event) payload() map[string]any {
@@ -207,7 +209,7 @@ func consume(t testing.TB, bootstrap, topicRegex string) *consumer {
 		for ctx.Err() == nil {
 			fs := cl.PollFetches(ctx)
 			fs.EachRecord(func(r *kgo.Record) {
-				e := event{topic: r.Topic, offset: r.Offset}
+				e := event{topic: r.Topic, partition: r.Partition, offset: r.Offset}
 				if r.Key != nil {
 					json.Unmarshal(r.Key, &e.key)
 				}
@@ -238,6 +240,48 @@ func (c *consumer) topic(name string) []event {
 		}
 	}
 	return out
+}
+
+// caughtUp waits until the consumer has every record the broker holds now
+// on the topics it reads, and returns how many events that is. After a
+// worker is killed, that count separates what it delivered from what its
+// successor delivers (the consumer may otherwise lag behind the kill).
+func (c *consumer) caughtUp(t testing.TB, bootstrap string) int {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ends, err := adm.ListEndOffsets(ctx)
+	if err != nil {
+		t.Fatalf("listing end offsets: %v", err)
+	}
+	want := map[string]int64{} // "topic/partition" -> end offset
+	ends.Each(func(o kadm.ListedOffset) {
+		if strings.HasPrefix(o.Topic, "PostgreSQL_server.") && o.Err == nil && o.Offset > 0 {
+			want[fmt.Sprintf("%s/%d", o.Topic, o.Partition)] = o.Offset
+		}
+	})
+	var n int
+	c.wait(t, "the consumer to catch up", func(evs []event) bool {
+		next := map[string]int64{}
+		for _, e := range evs {
+			k := fmt.Sprintf("%s/%d", e.topic, e.partition)
+			next[k] = max(next[k], e.offset+1)
+		}
+		for k, end := range want {
+			if next[k] < end {
+				return false
+			}
+		}
+		n = len(evs)
+		return true
+	})
+	return n
 }
 
 // waitEvents waits until cond holds over the consumed events.
