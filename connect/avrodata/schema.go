@@ -81,6 +81,7 @@ type node struct {
 	values   *node       // map, map entries
 	keys     *node       // map entries
 	branches []fieldNode // union struct: field name -> branch
+	symbols  []string    // enum, in Avro order
 }
 
 type fieldNode struct {
@@ -421,7 +422,7 @@ func (b *builder) enum(n *node, full, ns string) (*node, error) {
 	o, full := named("enum", scrubFull(full), ns)
 	o = append(o, kv{"symbols", syms})
 	o = append(o, connectProps(s, true)...)
-	n.kind, n.branch = "enum", full
+	n.kind, n.branch, n.symbols = "enum", full, syms
 	return b.define(n, full, o)
 }
 

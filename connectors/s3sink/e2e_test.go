@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -29,11 +31,13 @@ const (
 )
 
 // TestEndToEndWithKills runs the connector on two `sluice connect worker`
-// processes, SIGKILLs one of them 10 times while it writes (restarting it
-// each time), and checks that every offset of every partition is in exactly
-// one object, in order, with the record it was produced with.
+// processes (under SLUICE_SOAK=1 in a `sluice connect pool` of two),
+// SIGKILLs a worker 10 times while they write, each replaced by a new one,
+// and checks that every offset of every partition is in exactly one
+// object, in order, with the record it was produced with.
 func TestEndToEndWithKills(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	t.Parallel() // mostly waits (session timeouts, restarts): overlap the two kill tests
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	broker := testenv.StartBroker(t)
 	minio := testenv.StartMinIO(t)
@@ -64,8 +68,34 @@ func TestEndToEndWithKills(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	w1, url1 := testenv.StartConnectWorker(t, broker.Addr, "s3-e2e")
-	w2, _ := testenv.StartConnectWorker(t, broker.Addr, "s3-e2e")
+	// Two worker processes in one Connect group run the connector: started
+	// by the test, which restarts each one it kills, or under SLUICE_SOAK
+	// by a `sluice connect pool`, which restarts them itself (with its
+	// crash-loop backoff, so the run takes minutes).
+	inPool := os.Getenv("SLUICE_SOAK") != ""
+	var url string
+	var workers []*testenv.Process
+	if inPool {
+		pool := testenv.StartProcess(t, "connect", "pool", "--bootstrap", broker.Addr, "--group", "s3-e2e", "--connect-addr", "127.0.0.1:0",
+			"--api-addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--min-workers", "2", "--max-workers", "2")
+		addr, err := pool.WaitLog(ctx, regexp.MustCompile(`connect pool listening"?.* addr=(\S+)`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		url = "http://" + addr
+		for len(runningWorkers(t, url)) < 2 {
+			select {
+			case <-ctx.Done():
+				t.Fatal("the pool's workers never became ready")
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	} else {
+		for i := 0; i < 2; i++ {
+			w, u := testenv.StartConnectWorker(t, broker.Addr, "s3-e2e")
+			workers, url = append(workers, w), u
+		}
+	}
 	base := map[string]string{
 		"connector.class": "io.confluent.connect.s3.S3SinkConnector", "tasks.max": "2", "topics": "events",
 		"key.converter":   "org.apache.kafka.connect.storage.StringConverter",
@@ -83,15 +113,27 @@ func TestEndToEndWithKills(t *testing.T) {
 			wall[k] = v
 		}
 	}
-	createConnector(t, ctx, url1, "s3", base)
-	createConnector(t, ctx, url1, "s3wall", wall)
+	createConnector(t, ctx, url, "s3", base)
+	createConnector(t, ctx, url, "s3wall", wall)
 
-	workers := []*testenv.Process{w1, w2}
-	for k := 0; k < 10; k++ {
+	// kill -9 a running worker every 1.5 s, each in turn, and start a new
+	// one in its place (the pool does that itself).
+	for k := 0; k < 10; {
 		time.Sleep(1500 * time.Millisecond)
-		i := k % 2
-		workers[i].Kill()
-		workers[i], _ = testenv.StartConnectWorker(t, broker.Addr, "s3-e2e")
+		if !inPool {
+			workers[k%2].Kill()
+			workers[k%2], url = testenv.StartConnectWorker(t, broker.Addr, "s3-e2e")
+			k++
+			continue
+		}
+		running := runningWorkers(t, url)
+		if len(running) == 0 {
+			continue
+		}
+		if err := syscall.Kill(running[k%len(running)], syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		k++
 	}
 
 	total := partitions * perPart
@@ -115,7 +157,7 @@ func TestEndToEndWithKills(t *testing.T) {
 			}
 			select {
 			case <-ctx.Done():
-				t.Fatalf("%s: %d of %d records after the deadline", dir, n, total)
+				t.Fatalf("%s: %d of %d records after the deadline; status: %s %s", dir, n, total, status(url, "s3"), status(url, "s3wall"))
 			case <-time.After(time.Second):
 			}
 		}
@@ -131,6 +173,30 @@ func TestEndToEndWithKills(t *testing.T) {
 		}
 		t.Logf("%s: %d objects, %d records, each offset exactly once after 10 kills", dir, len(objs), total)
 	}
+}
+
+// runningWorkers returns the pids of a pool's RUNNING workers.
+func runningWorkers(t *testing.T, url string) []int {
+	var ws []struct {
+		State string
+		PID   int
+	}
+	resp, err := http.Get(url + "/admin/workers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = json.NewDecoder(resp.Body).Decode(&ws)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, w := range ws {
+		if w.State == "RUNNING" {
+			pids = append(pids, w.PID)
+		}
+	}
+	return pids
 }
 
 // exactlyOnce checks names and contents of the objects and counts how

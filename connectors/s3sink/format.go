@@ -2,15 +2,19 @@ package s3sink
 
 import (
 	"bytes"
+	"compress/flate"
 	"compress/gzip"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"reflect"
 	"sort"
 	"sync"
 
-	"github.com/linkedin/goavro/v2"
+	"github.com/golang/snappy"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/sluicehq/sluice/connect/avrodata"
 	"github.com/sluicehq/sluice/connect/plugin"
@@ -27,7 +31,9 @@ type item struct {
 // format turns records into files.
 type format interface {
 	ext() string
-	encode(s *plugin.Schema, v any) (item, error)
+	// encode turns one value into its item; JSON, ByteArray and Avro
+	// append their bytes to buf (empty, with room to spare) where they can.
+	encode(buf []byte, s *plugin.Schema, v any) (item, error)
 	// file assembles the items of one object; key seeds what must be
 	// fixed for the bytes to be identical on a replay (Avro's sync marker).
 	file(items []item, key string) ([]byte, error)
@@ -57,15 +63,8 @@ func (f jsonFormat) ext() string {
 	return ".json"
 }
 
-func (jsonFormat) encode(_ *plugin.Schema, v any) (item, error) {
-	var b []byte
-	var err error
-	if st, ok := v.(*plugin.Struct); ok {
-		// Its output is compact already; json.Marshal would re-scan it.
-		b, err = st.MarshalJSON()
-	} else {
-		b, err = json.Marshal(v)
-	}
+func (jsonFormat) encode(buf []byte, _ *plugin.Schema, v any) (item, error) {
+	b, err := appendJSON(buf, v)
 	if err != nil {
 		return item{}, fmt.Errorf("JsonFormat: %w", err)
 	}
@@ -90,7 +89,7 @@ func (f bytesFormat) ext() string {
 	return f.extension
 }
 
-func (bytesFormat) encode(_ *plugin.Schema, v any) (item, error) {
+func (bytesFormat) encode(_ []byte, _ *plugin.Schema, v any) (item, error) {
 	switch x := v.(type) {
 	case []byte:
 		return item{b: x}, nil
@@ -138,17 +137,26 @@ type avroFormat struct{ codec string }
 
 func (avroFormat) ext() string { return ".avro" }
 
-func (avroFormat) encode(s *plugin.Schema, v any) (item, error) {
+// encode writes the value's Avro binary encoding straight from Connect
+// data (see avrodata.AppendBinary).
+func (avroFormat) encode(buf []byte, s *plugin.Schema, v any) (item, error) {
 	if s == nil {
 		s = inferSchema(v)
 	}
-	n, err := avrodata.ToAvroValue(s, v)
+	b, err := avrodata.AppendBinary(buf, s, v)
 	if err != nil {
 		return item{}, fmt.Errorf("AvroFormat: %w", err)
 	}
-	return item{native: n, schema: s}, nil
+	return item{b: b, schema: s}, nil
 }
 
+// avroBlock is how many records go into one block of an object container
+// file.
+const avroBlock = 1000
+
+// file writes an Avro object container file: the header (metadata
+// avro.schema then avro.codec, and a sync marker derived from key, so a
+// replay writes the same bytes) and blocks of avroBlock records.
 func (f avroFormat) file(items []item, key string) ([]byte, error) {
 	if len(items) == 0 {
 		return nil, nil
@@ -157,53 +165,96 @@ func (f avroFormat) file(items []item, key string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("AvroFormat: %w", err)
 	}
-	codec, err := avroCodec(schema)
-	if err != nil {
-		return nil, err
+	size := 0
+	for _, it := range items {
+		size += len(it.b)
 	}
-	var buf bytes.Buffer
 	sum := sha256.Sum256([]byte(key))
-	var sync [16]byte
-	copy(sync[:], sum[:])
-	w, err := goavro.NewOCFWriter(goavro.OCFConfig{W: &buf, Codec: codec, CompressionName: f.codec, SyncMarker: sync})
-	if err != nil {
-		return nil, fmt.Errorf("AvroFormat: %w", err)
-	}
-	const block = 1000
-	natives := make([]any, 0, block)
-	for i, it := range items {
-		natives = append(natives, it.native)
-		if len(natives) == block || i == len(items)-1 {
-			if err := w.Append(natives); err != nil {
-				return nil, fmt.Errorf("AvroFormat: %w", err)
-			}
-			natives = natives[:0]
+	sync := sum[:16]
+	out := make([]byte, 0, 64+len(schema)+size+(len(items)/avroBlock+1)*(20+len(sync)))
+	out = append(out, "Obj\x01"...)
+	out = avroLong(out, 2)
+	out = avroString(out, "avro.schema")
+	out = avroString(out, schema)
+	out = avroString(out, "avro.codec")
+	out = avroString(out, f.codec)
+	out = append(out, 0) // end of the metadata map
+	out = append(out, sync...)
+	var raw []byte
+	for len(items) > 0 {
+		block := items[:min(avroBlock, len(items))]
+		items = items[len(block):]
+		n := 0
+		for _, it := range block {
+			n += len(it.b)
 		}
+		out = avroLong(out, int64(len(block)))
+		if f.codec == "null" || f.codec == "" {
+			out = avroLong(out, int64(n))
+			for _, it := range block {
+				out = append(out, it.b...)
+			}
+			out = append(out, sync...)
+			continue
+		}
+		raw = raw[:0]
+		for _, it := range block {
+			raw = append(raw, it.b...)
+		}
+		packed, err := avroCompress(f.codec, raw)
+		if err != nil {
+			return nil, fmt.Errorf("AvroFormat: %w", err)
+		}
+		out = avroLong(out, int64(len(packed)))
+		out = append(out, packed...)
+		out = append(out, sync...)
 	}
-	return buf.Bytes(), nil
+	return out, nil
 }
 
-// avroCodecs caches goavro codecs by schema text; building one is costly.
-var avroCodecs = struct {
-	sync.Mutex
-	m map[string]*goavro.Codec
-}{m: map[string]*goavro.Codec{}}
+// avroCompress compresses one block with an Avro codec: deflate is raw
+// DEFLATE, snappy a snappy block followed by the CRC-32 of the input (big
+// endian), zstandard one zstd frame.
+func avroCompress(codec string, raw []byte) ([]byte, error) {
+	switch codec {
+	case "deflate":
+		var buf bytes.Buffer
+		zw, err := flate.NewWriter(&buf, flate.DefaultCompression)
+		if err != nil {
+			return nil, err
+		}
+		zw.Write(raw)
+		if err := zw.Close(); err != nil {
+			return nil, err
+		}
+		return buf.Bytes(), nil
+	case "snappy":
+		out := snappy.Encode(nil, raw)
+		return binary.BigEndian.AppendUint32(out, crc32.ChecksumIEEE(raw)), nil
+	case "zstandard":
+		zstdOnce.Do(func() { zstdEnc, zstdErr = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1)) })
+		if zstdErr != nil {
+			return nil, zstdErr
+		}
+		return zstdEnc.EncodeAll(raw, nil), nil
+	}
+	return nil, fmt.Errorf("unknown avro.codec %q", codec)
+}
 
-func avroCodec(schema string) (*goavro.Codec, error) {
-	avroCodecs.Lock()
-	defer avroCodecs.Unlock()
-	if c := avroCodecs.m[schema]; c != nil {
-		return c, nil
-	}
-	c, err := goavro.NewCodec(schema)
-	if err != nil {
-		return nil, fmt.Errorf("AvroFormat: %w", err)
-	}
-	if len(avroCodecs.m) > 1024 {
-		clear(avroCodecs.m)
-	}
-	avroCodecs.m[schema] = c
-	return c, nil
+var (
+	zstdOnce sync.Once
+	zstdEnc  *zstd.Encoder
+	zstdErr  error
+)
+
+// avroLong writes Avro's zig-zag varint.
+func avroLong(b []byte, i int64) []byte {
+	return binary.AppendUvarint(b, uint64(i<<1)^uint64(i>>63))
+}
+
+func avroString(b []byte, s string) []byte {
+	b = avroLong(b, int64(len(s)))
+	return append(b, s...)
 }
 
 // inferred caches schemas inferred for schemaless values by shape, so

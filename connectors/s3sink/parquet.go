@@ -30,7 +30,7 @@ func (f parquetFormat) ext() string {
 	return ".snappy.parquet"
 }
 
-func (parquetFormat) encode(s *plugin.Schema, v any) (item, error) {
+func (parquetFormat) encode(_ []byte, s *plugin.Schema, v any) (item, error) {
 	if s == nil {
 		s = inferSchema(v)
 	}

@@ -15,6 +15,7 @@ type partitioner struct {
 	s    *settings
 	path jodaFormat
 	now  func() time.Time
+	dirs []string // DefaultPartitioner's "partition=N" by N, made once
 }
 
 func newPartitioner(s *settings) *partitioner {
@@ -27,6 +28,9 @@ func newPartitioner(s *settings) *partitioner {
 
 // timestamp is the record's time by timestamp.extractor (Unix ms).
 func (p *partitioner) timestamp(r *plugin.SinkRecord) (int64, error) {
+	if p.s.extractor == "Wallclock" && !p.s.timeBased() && p.s.rotateInterval <= 0 {
+		return 0, nil // nothing reads it: spare a clock read per record
+	}
 	switch p.s.extractor {
 	case "Record":
 		if r.Timestamp.IsZero() {
@@ -96,6 +100,15 @@ func (p *partitioner) encode(r *plugin.SinkRecord, ts int64) (string, error) {
 		return strings.Join(parts, p.s.dirDelim), nil
 	case TimeBasedPartitionerClass, DailyPartitionerClass, HourlyPartitionerClass:
 		return p.path.format(bucketStart(ts, p.s.partitionDuration, p.s.loc)), nil
+	}
+	if n := int(r.Partition); n >= 0 && n < 1<<16 {
+		if n >= len(p.dirs) {
+			p.dirs = append(p.dirs, make([]string, n+1-len(p.dirs))...)
+		}
+		if p.dirs[n] == "" {
+			p.dirs[n] = "partition=" + strconv.Itoa(n)
+		}
+		return p.dirs[n], nil
 	}
 	return "partition=" + strconv.Itoa(int(r.Partition)), nil
 }

@@ -79,6 +79,7 @@ type sinkTask struct {
 	f       format
 	part    *partitioner
 	writers map[plugin.TopicPartition]*tpWriter
+	arena   arena // encoded records
 	tctx    plugin.TaskContext
 	now     func() time.Time
 	metrics taskMetrics
@@ -159,7 +160,7 @@ func (t *sinkTask) schedule(ctx context.Context) {
 		}
 		t.mu.Lock()
 		for _, w := range t.writers {
-			if len(w.recs) > 0 && !t.now().Before(w.scheduled) && w.forcedEnd < 0 && t.failed() == nil {
+			if len(w.recs) > 0 && !t.now().Before(w.scheduled) && w.forcedEnd < 0 && !w.gone.Load() && t.failed() == nil {
 				if err := t.rotate(ctx, w); err != nil && ctx.Err() == nil {
 					t.err = err
 				}
@@ -176,6 +177,7 @@ func (t *sinkTask) Put(records []*plugin.SinkRecord) error {
 		return err
 	}
 	ctx := t.ctx
+	committed := map[plugin.TopicPartition]int64{} // looked up for partitions gone this call
 	for _, r := range records {
 		enc, err := t.encode(r)
 		if err != nil {
@@ -189,15 +191,73 @@ func (t *sinkTask) Put(records []*plugin.SinkRecord) error {
 		}
 		tp := plugin.TopicPartition{Topic: r.Topic, Partition: r.Partition}
 		w := t.writers[tp]
+		if w != nil && w.gone.Load() {
+			back, err := t.cameBack(ctx, w, r.Offset, committed)
+			if err != nil {
+				return err
+			}
+			w.last = r.Offset
+			if !back {
+				continue
+			}
+			w = nil
+		}
 		if w == nil {
+			if err := t.claim(ctx, tp); err != nil {
+				return err
+			}
 			w = newTPWriter(tp)
 			t.writers[tp] = w
+		}
+		if r.Offset <= w.last {
+			// A rewind: the partition came back from the committed
+			// offset (a rebalance or restart). What is buffered is
+			// written again, and rotations still uploading no longer
+			// decide what is committed (the group is at or past them).
+			w.reset()
+			w.inflight, w.committed = nil, -1
 		}
 		if err := t.add(ctx, w, *enc); err != nil {
 			return err
 		}
+		w.last = r.Offset
 	}
 	return nil
+}
+
+// claim prepares to write a partition this task has not written yet (or
+// lost): it aborts the partition's incomplete multipart uploads, left by
+// a killed worker or by the task that had the partition before.
+func (t *sinkTask) claim(ctx context.Context, tp plugin.TopicPartition) error {
+	d := t.s.dirDelim
+	prefix := tp.Topic + d
+	if t.s.topicsDir != "" {
+		prefix = t.s.topicsDir + d + prefix
+	}
+	file := tp.Topic + t.s.fileDelim + strconv.Itoa(int(tp.Partition)) + t.s.fileDelim
+	_, err := t.store.abortDangling(ctx, prefix, d, file)
+	return err
+}
+
+// cameBack says whether a record at off for a partition whose upload was
+// aborted by a new owner (so this task lost it) starts the partition
+// anew: the runtime hands a partition out again at the group's committed
+// offset, which is always a file boundary, so writing from there
+// duplicates nothing even if this task is still a zombie. Without a
+// committed offset, a jump in offsets marks the new start.
+func (t *sinkTask) cameBack(ctx context.Context, w *tpWriter, off int64, cache map[plugin.TopicPartition]int64) (bool, error) {
+	at, ok := cache[w.tp]
+	if !ok {
+		var err error
+		if at, err = t.committedOffset(ctx, w.tp); err != nil {
+			return false, err
+		}
+		cache[w.tp] = at
+	}
+	if at < 0 {
+		return off != w.last+1, nil
+	}
+	return off == at, nil
 }
 
 // encode prepares a record for its file; nil, nil skips it (a null value
@@ -218,23 +278,35 @@ func (t *sinkTask) encode(r *plugin.SinkRecord) (*rec, error) {
 		return nil, err
 	}
 	out := &rec{offset: r.Offset, ts: ts, part: part}
-	if out.val, err = t.f.encode(r.ValueSchema, r.Value); err != nil {
+	if out.val, err = t.encodeItem(r.ValueSchema, r.Value); err != nil {
 		return nil, err
 	}
 	if t.s.storeKeys {
 		if r.Key == nil {
 			return nil, fmt.Errorf("key cannot be null for record %s-%d offset %d with store.kafka.keys=true", r.Topic, r.Partition, r.Offset)
 		}
-		if out.key, err = t.f.encode(r.KeySchema, r.Key); err != nil {
+		if out.key, err = t.encodeItem(r.KeySchema, r.Key); err != nil {
 			return nil, fmt.Errorf("key: %w", err)
 		}
 	}
 	if t.s.storeHeaders {
-		if out.hdr, err = t.f.encode(headerSchema, headerValue(r.Headers)); err != nil {
+		if out.hdr, err = t.encodeItem(headerSchema, headerValue(r.Headers)); err != nil {
 			return nil, fmt.Errorf("headers: %w", err)
 		}
 	}
 	return out, nil
+}
+
+// encodeItem encodes one value into the task's arena.
+func (t *sinkTask) encodeItem(s *plugin.Schema, v any) (item, error) {
+	it, err := t.f.encode(t.arena.free(), s, v)
+	if err != nil {
+		return item{}, err
+	}
+	if it.b != nil {
+		it.b = t.arena.keep(it.b)
+	}
+	return it, nil
 }
 
 // headerSchema is how headers are written: a struct of one array of
@@ -322,6 +394,9 @@ func (t *sinkTask) PreCommit(offsets map[plugin.TopicPartition]int64) (map[plugi
 	out := map[plugin.TopicPartition]int64{}
 	for tp, off := range offsets {
 		w := t.writers[tp]
+		if w != nil && w.gone.Load() {
+			continue // another task writes it now
+		}
 		if w != nil {
 			w.settle()
 		}

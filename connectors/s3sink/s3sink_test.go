@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -233,5 +234,57 @@ func TestBadBucket(t *testing.T) {
 	err := (&connector{}).NewTask().Start(nopCtx{}, cfg)
 	if err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// A task about to write a partition aborts the multipart uploads that
+// earlier writers left for that partition's files, and only those; an
+// upload aborted under its writer is reported as errUploadGone.
+func TestAbortDanglingUploads(t *testing.T) {
+	_, cl, cfg := setup(t)
+	ctx := context.Background()
+	start := func(key string) *string {
+		mp, err := cl.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("sink"), Key: aws.String(key)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cl.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("sink"), Key: aws.String(key), UploadId: mp.UploadId,
+			PartNumber: aws.Int32(1), Body: strings.NewReader("part")}); err != nil {
+			t.Fatal(err)
+		}
+		return mp.UploadId
+	}
+	start("topics/orders/partition=1/orders+1+0000000000.json")
+	start("topics/orders/partition=1/orders+1+0000000003.json")
+	start("topics/orders/partition=10/orders+10+0000000000.json") // another partition
+	start("other/orders/partition=1/orders+1+0000000000.json")    // another connector's directory
+	run(t, cfg, orders("orders", 1, 0, 3))
+	l, err := cl.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("sink")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, u := range l.Uploads {
+		left = append(left, *u.Key)
+	}
+	sort.Strings(left)
+	if want := "other/orders/partition=1/orders+1+0000000000.json,topics/orders/partition=10/orders+10+0000000000.json"; strings.Join(left, ",") != want {
+		t.Fatalf("uploads left %v", left)
+	}
+	if got := keys(objects(t, cl)); len(got) != 1 || got[0] != "topics/orders/partition=1/orders+1+0000000000.json" {
+		t.Fatalf("objects %v", got)
+	}
+
+	// A writer whose upload was aborted by the partition's next owner
+	// learns that it lost the partition.
+	key := "topics/orders/partition=2/orders+2+0000000000.json"
+	id := start(key)
+	if _, err := cl.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String("sink"), Key: aws.String(key), UploadId: id}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = cl.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("sink"), Key: aws.String(key), UploadId: id,
+		PartNumber: aws.Int32(2), Body: strings.NewReader("part")})
+	if !errors.Is(gone(err), errUploadGone) {
+		t.Fatalf("part of an aborted upload: %v", err)
 	}
 }

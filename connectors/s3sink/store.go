@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -22,6 +23,11 @@ const endMeta = "kafka-end-offset"
 
 // ErrExists is returned by put when a conditional write finds the key taken.
 var ErrExists = errors.New("s3sink: object already exists")
+
+// errUploadGone is returned by put when its multipart upload was aborted
+// under it: the partition's new owner cleans up (see abortDangling), so
+// this task no longer owns the partition.
+var errUploadGone = errors.New("s3sink: multipart upload aborted by another writer")
 
 type store struct {
 	cl          *s3.Client
@@ -115,7 +121,7 @@ func (st *store) put(ctx context.Context, key string, body []byte, end int64) er
 			PartNumber: aws.Int32(n), Body: bytes.NewReader(body[off:end]), ContentLength: aws.Int64(int64(end - off))})
 		if err != nil {
 			abort()
-			return fmt.Errorf("uploading part %d of %s: %w", n, key, err)
+			return fmt.Errorf("uploading part %d of %s: %w", n, key, gone(err))
 		}
 		parts = append(parts, types.CompletedPart{ETag: up.ETag, PartNumber: aws.Int32(n)})
 		off = end
@@ -125,7 +131,51 @@ func (st *store) put(ctx context.Context, key string, body []byte, end int64) er
 	if err != nil {
 		abort()
 	}
-	return st.classify(key, err)
+	return st.classify(key, gone(err))
+}
+
+// gone marks the error of a part or completion whose upload was aborted.
+func gone(err error) error {
+	var ae smithy.APIError
+	if errors.As(err, &ae) && ae.ErrorCode() == "NoSuchUpload" {
+		return fmt.Errorf("%w: %w", errUploadGone, err)
+	}
+	return err
+}
+
+// abortDangling aborts the incomplete multipart uploads of the objects
+// under prefix whose names start with file (one Kafka partition's files).
+// A task calls it before it first writes a partition: an upload left by a
+// killed worker would otherwise stay (and be billed) until a lifecycle
+// rule removes it, and one still running in a task that lost the
+// partition is no longer wanted.
+func (st *store) abortDangling(ctx context.Context, prefix, delim, file string) (int, error) {
+	n := 0
+	// No Prefix in the request: MinIO lists uploads only for an empty
+	// prefix or a whole object name, so the filter is ours.
+	in := &s3.ListMultipartUploadsInput{Bucket: &st.bucket}
+	for {
+		out, err := st.cl.ListMultipartUploads(ctx, in)
+		if err != nil {
+			return n, fmt.Errorf("listing multipart uploads under %s: %w", prefix, err)
+		}
+		for _, u := range out.Uploads {
+			key := aws.ToString(u.Key)
+			if !strings.HasPrefix(key, prefix) || !strings.HasPrefix(key[strings.LastIndex(key, delim)+1:], file) {
+				continue
+			}
+			_, err := st.cl.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &st.bucket, Key: u.Key, UploadId: u.UploadId})
+			var ae smithy.APIError
+			if err != nil && !(errors.As(err, &ae) && ae.ErrorCode() == "NoSuchUpload") {
+				return n, fmt.Errorf("aborting multipart upload of %s: %w", key, err)
+			}
+			n++
+		}
+		if !aws.ToBool(out.IsTruncated) {
+			return n, nil
+		}
+		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
+	}
 }
 
 func (st *store) classify(key string, err error) error {

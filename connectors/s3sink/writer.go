@@ -42,10 +42,15 @@ type tpWriter struct {
 	probed    bool  // the batch's first object was looked up
 	committed int64 // next offset after the last written rotation; -1 none
 	inflight  []*upload
+	last      int64 // offset of the last record put; -1 none
+	// gone is set when an upload was aborted under the writer: another
+	// task owns the partition now; records are dropped until it comes
+	// back (cameBack), and nothing is committed for it.
+	gone atomic.Bool
 }
 
 func newTPWriter(tp plugin.TopicPartition) *tpWriter {
-	return &tpWriter{tp: tp, forcedEnd: -1, committed: -1}
+	return &tpWriter{tp: tp, forcedEnd: -1, committed: -1, last: -1}
 }
 
 // reset starts a new rotation; the old records slice may still be in an
@@ -161,6 +166,10 @@ func (t *sinkTask) rotate(ctx context.Context, w *tpWriter) error {
 			defer t.wg.Done()
 			defer func() { <-t.sem }()
 			if _, err := t.writeBatch(t.ctx, w.tp, recs, end, false); err != nil {
+				if errors.Is(err, errUploadGone) {
+					w.gone.Store(true)
+					return
+				}
 				t.fail(err)
 				return
 			}
@@ -169,6 +178,11 @@ func (t *sinkTask) rotate(ctx context.Context, w *tpWriter) error {
 		return nil
 	}
 	lost, err := t.writeBatch(ctx, w.tp, recs, end, w.forcedEnd >= 0)
+	if errors.Is(err, errUploadGone) {
+		w.gone.Store(true)
+		w.reset()
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -298,24 +312,16 @@ func (t *sinkTask) dropCommitted(ctx context.Context, w *tpWriter) error {
 	if t.s.name == "" || t.tctx == nil || len(t.tctx.Bootstrap()) == 0 {
 		return nil
 	}
-	if t.admin == nil {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(t.tctx.Bootstrap()...))
-		if err != nil {
-			return err
-		}
-		t.admin = kadm.NewClient(cl)
+	at, err := t.committedOffset(ctx, w.tp)
+	if err != nil || at <= w.recs[0].offset {
+		return err
 	}
-	offs, err := t.admin.FetchOffsets(ctx, "connect-"+t.s.name)
-	if err != nil {
-		return fmt.Errorf("reading committed offsets of %s: %w", w.tp.Topic, err)
-	}
-	o, ok := offs.Lookup(w.tp.Topic, w.tp.Partition)
-	if !ok || o.Err != nil || o.At <= w.recs[0].offset {
-		return nil
-	}
+	// Everything below at is written and committed: older rotations
+	// still uploading no longer decide what is committed.
+	w.inflight, w.committed = nil, -1
 	keep := w.recs[:0:0]
 	for _, r := range w.recs {
-		if r.offset >= o.At {
+		if r.offset >= at {
 			keep = append(keep, r)
 		}
 	}
@@ -326,4 +332,40 @@ func (t *sinkTask) dropCommitted(ctx context.Context, w *tpWriter) error {
 		}
 	}
 	return nil
+}
+
+// committedOffset is the connector group's committed offset of tp, -1
+// when there is none (or no group to ask: a task run outside a worker).
+func (t *sinkTask) committedOffset(ctx context.Context, tp plugin.TopicPartition) (int64, error) {
+	if t.s.name == "" || t.tctx == nil || len(t.tctx.Bootstrap()) == 0 {
+		return -1, nil
+	}
+	if t.admin == nil {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(t.tctx.Bootstrap()...))
+		if err != nil {
+			return 0, err
+		}
+		t.admin = kadm.NewClient(cl)
+	}
+	// The group's coordinator may be moving or loading (brokers and
+	// workers restart); a few tries before the task fails.
+	var offs kadm.OffsetResponses
+	var err error
+	for try := 0; ; try++ {
+		if offs, err = t.admin.FetchOffsets(ctx, "connect-"+t.s.name); err == nil {
+			break
+		}
+		if try == 4 || ctx.Err() != nil {
+			return 0, fmt.Errorf("reading committed offsets of %s: %w", tp.Topic, err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(try+1) * 200 * time.Millisecond):
+		}
+	}
+	o, ok := offs.Lookup(tp.Topic, tp.Partition)
+	if !ok || o.Err != nil || o.At < 0 {
+		return -1, nil
+	}
+	return o.At, nil
 }
