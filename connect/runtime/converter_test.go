@@ -275,3 +275,28 @@ func TestWriteStringMatchesEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestConsumerOverrides: consumer.override.* keys the worker honours
+// become consumer options; bad values and keys it cannot honour are
+// validation errors naming the key.
+func TestConsumerOverrides(t *testing.T) {
+	s, errs := BuildSettings(map[string]string{
+		"consumer.override.session.timeout.ms":    "10000",
+		"consumer.override.heartbeat.interval.ms": "1000",
+		"consumer.override.auto.offset.reset":     "latest",
+		"consumer.override.client.rack":           "zone-a",
+	})
+	if len(errs) != 0 || len(s.consumerOpts) != 4 {
+		t.Fatalf("errs %v, %d options", errs, len(s.consumerOpts))
+	}
+	_, errs = BuildSettings(map[string]string{
+		"consumer.override.session.timeout.ms": "soon",
+		"consumer.override.auto.offset.reset":  "middle",
+		"consumer.override.bootstrap.servers":  "elsewhere:9092",
+	})
+	for _, k := range []string{"consumer.override.session.timeout.ms", "consumer.override.auto.offset.reset", "consumer.override.bootstrap.servers"} {
+		if errs[k] == "" {
+			t.Errorf("no error for %s (errs %v)", k, errs)
+		}
+	}
+}

@@ -32,6 +32,7 @@ type taskSettings struct {
 	dlqTopic         string
 	dlqHeaders       bool
 	logErrors        bool
+	consumerOpts     []kgo.Opt // from consumer.override.*, for sink tasks
 }
 
 // BuildSettings parses the runtime keys of a connector config (converters,
@@ -67,7 +68,87 @@ func BuildSettings(cfg map[string]string) (taskSettings, map[string]string) {
 	s.dlqTopic = strings.TrimSpace(cfg["errors.deadletterqueue.topic.name"])
 	s.dlqHeaders = strings.EqualFold(strings.TrimSpace(cfg["errors.deadletterqueue.context.headers.enable"]), "true")
 	s.logErrors = strings.EqualFold(strings.TrimSpace(cfg["errors.log.enable"]), "true")
+	s.consumerOpts = consumerOverrides(cfg, errs)
 	return s, errs
+}
+
+// consumerOverrides turns a sink connector's consumer.override.* keys
+// (Kafka Connect's per-connector client overrides, policy All) into
+// consumer options. Keys the worker cannot honour are reported, not
+// silently dropped.
+func consumerOverrides(cfg map[string]string, errs map[string]string) []kgo.Opt {
+	const prefix = "consumer.override."
+	var opts []kgo.Opt
+	for k, v := range cfg {
+		if !strings.HasPrefix(k, prefix) {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		ms := func() (time.Duration, bool) {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n <= 0 {
+				errs[k] = fmt.Sprintf("Invalid value %s for configuration %s: must be a positive number of milliseconds", v, k)
+				return 0, false
+			}
+			return time.Duration(n) * time.Millisecond, true
+		}
+		bytes := func() (int32, bool) {
+			n, err := strconv.ParseInt(v, 10, 32)
+			if err != nil || n <= 0 {
+				errs[k] = fmt.Sprintf("Invalid value %s for configuration %s: must be a positive number of bytes", v, k)
+				return 0, false
+			}
+			return int32(n), true
+		}
+		switch name := strings.TrimPrefix(k, prefix); name {
+		case "session.timeout.ms":
+			if d, ok := ms(); ok {
+				opts = append(opts, kgo.SessionTimeout(d))
+			}
+		case "heartbeat.interval.ms":
+			if d, ok := ms(); ok {
+				opts = append(opts, kgo.HeartbeatInterval(d))
+			}
+		case "rebalance.timeout.ms", "max.poll.interval.ms":
+			if d, ok := ms(); ok {
+				opts = append(opts, kgo.RebalanceTimeout(d))
+			}
+		case "fetch.max.wait.ms":
+			if d, ok := ms(); ok {
+				opts = append(opts, kgo.FetchMaxWait(d))
+			}
+		case "fetch.max.bytes":
+			if n, ok := bytes(); ok {
+				opts = append(opts, kgo.FetchMaxBytes(n))
+			}
+		case "max.partition.fetch.bytes":
+			if n, ok := bytes(); ok {
+				opts = append(opts, kgo.FetchMaxPartitionBytes(n))
+			}
+		case "auto.offset.reset":
+			switch v {
+			case "earliest":
+				opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+			case "latest":
+				opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))
+			default:
+				errs[k] = fmt.Sprintf("Invalid value %s for configuration %s: String must be one of: earliest, latest", v, k)
+			}
+		case "isolation.level":
+			switch v {
+			case "read_uncommitted":
+			case "read_committed":
+				opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+			default:
+				errs[k] = fmt.Sprintf("Invalid value %s for configuration %s: String must be one of: read_committed, read_uncommitted", v, k)
+			}
+		case "client.rack":
+			opts = append(opts, kgo.Rack(v))
+		default:
+			errs[k] = fmt.Sprintf("%s is not a consumer setting this worker can override (supported: session.timeout.ms, heartbeat.interval.ms, max.poll.interval.ms, rebalance.timeout.ms, fetch.max.wait.ms, fetch.max.bytes, max.partition.fetch.bytes, auto.offset.reset, isolation.level, client.rack)", name)
+		}
+	}
+	return opts
 }
 
 func settingsError(errs map[string]string) error {
@@ -234,6 +315,7 @@ func (t *sinkTask) run(ctx context.Context, started func()) error {
 		kgo.OnPartitionsRevoked(t.forget),
 		kgo.OnPartitionsLost(t.forget),
 	}
+	opts = append(opts, t.s.consumerOpts...) // later options win
 	topics := plugin.SplitList(t.connCfg["topics"])
 	if re := strings.TrimSpace(t.connCfg["topics.regex"]); re != "" {
 		if _, err := regexp.Compile(re); err != nil {

@@ -83,7 +83,8 @@ func TestKillMidMultipart(t *testing.T) {
 		"s3.bucket.name": "sink", "store.url": minio.Endpoint, "s3.region": "us-east-1",
 		"aws.access.key.id": testenv.MinIOUser, "aws.secret.access.key": testenv.MinIOPassword,
 		"format.class": "ByteArrayFormat", "flush.size": strconv.Itoa(flush), "s3.part.size": "5242880",
-		"value.converter": "org.apache.kafka.connect.converters.ByteArrayConverter"}
+		"consumer.override.session.timeout.ms": "10000",
+		"value.converter":                      "org.apache.kafka.connect.converters.ByteArrayConverter"}
 	left := map[string]bool{} // uploads of killed workers
 	url := ""
 	for attempt := 0; len(left) < kills; attempt++ {

@@ -103,6 +103,8 @@ func TestEndToEndWithKills(t *testing.T) {
 		"s3.bucket.name": "sink", "store.url": minio.Endpoint, "s3.region": "us-east-1",
 		"aws.access.key.id": testenv.MinIOUser, "aws.secret.access.key": testenv.MinIOPassword,
 		"format.class": "io.confluent.connect.s3.format.json.JsonFormat", "flush.size": strconv.Itoa(flushSize),
+		// A killed worker's partitions move after the session timeout.
+		"consumer.override.session.timeout.ms": "10000",
 	}
 	// Two connectors on the same records: deterministic boundaries
 	// (flush.size), and wall-clock ones (rotate.schedule.interval.ms, so
