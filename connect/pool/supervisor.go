@@ -34,6 +34,9 @@ const (
 	DefaultCooldown         = 5 * time.Minute
 	DefaultStopTimeout      = 60 * time.Second
 	maxRestartBackoff       = 30 * time.Second
+	// healthyRun is how long a worker must have lived for its exit to count
+	// as a one-off (restart after a second) rather than part of a crash loop.
+	healthyRun = 10 * time.Second
 )
 
 // Config configures a Supervisor.
@@ -62,8 +65,12 @@ type Config struct {
 	SampleInterval time.Duration
 	// StopTimeout bounds a worker's drain after SIGTERM before SIGKILL.
 	StopTimeout time.Duration
-	Logger      *slog.Logger
-	Registerer  prometheus.Registerer
+	// RestartBackoff is the delay before replacing a worker that died
+	// (default 1 s); it doubles, up to 30 s, while workers keep dying
+	// within 10 s of their start.
+	RestartBackoff time.Duration
+	Logger         *slog.Logger
+	Registerer     prometheus.Registerer
 	// WorkerOutput receives the workers' log lines, each prefixed with
 	// "[worker-<n>] "; nil discards them.
 	WorkerOutput io.Writer
@@ -149,6 +156,9 @@ func New(cfg Config) (*Supervisor, error) {
 	if cfg.StopTimeout <= 0 {
 		cfg.StopTimeout = DefaultStopTimeout
 	}
+	if cfg.RestartBackoff <= 0 {
+		cfg.RestartBackoff = time.Second
+	}
 	if len(cfg.Bootstrap) == 0 {
 		return nil, errors.New("pool: no Kafka bootstrap servers")
 	}
@@ -157,7 +167,7 @@ func New(cfg Config) (*Supervisor, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Supervisor{cfg: cfg, log: log, m: newMetrics(cfg.Registerer), wake: make(chan struct{}, 1),
-		capacity: cfg.Capacity, backoff: time.Second}
+		capacity: cfg.Capacity, backoff: cfg.RestartBackoff}
 	s.target, _, _ = cfg.Capacity.bounds()
 	s.api = s.handler()
 	if cfg.Addr != "" {
@@ -369,8 +379,8 @@ func (s *Supervisor) reap(now time.Time) {
 		}
 		// It exited unasked: replace it after a backoff that grows while
 		// workers keep dying young.
-		if now.Sub(w.started) > time.Minute {
-			s.backoff = time.Second
+		if now.Sub(w.started) > healthyRun {
+			s.backoff = s.cfg.RestartBackoff
 		}
 		s.notBefore = now.Add(s.backoff)
 		s.log.Warn("connect pool worker exited; restarting it", "worker", w.name, "pid", w.cmd.Process.Pid, "exit", exitString(w.exitErr), "after", s.backoff)

@@ -30,10 +30,10 @@ const (
 	flushSize  = 1000
 )
 
-// TestEndToEndWithKills runs the connector on two `sluice connect worker`
-// processes (under SLUICE_SOAK=1 in a `sluice connect pool` of two),
-// SIGKILLs a worker 10 times while they write, each replaced by a new one,
-// and checks that every offset of every partition is in exactly one
+// TestEndToEndWithKills runs the connector in a `sluice connect pool` of
+// two worker processes (with SLUICE_S3_WORKERS=1: two `sluice connect
+// worker` processes the test restarts itself), SIGKILLs a worker 10 times
+// while they write, each replaced by a new one, and checks that every offset of every partition is in exactly one
 // object, in order, with the record it was produced with.
 func TestEndToEndWithKills(t *testing.T) {
 	t.Parallel() // mostly waits (session timeouts, restarts): overlap the two kill tests
@@ -68,16 +68,16 @@ func TestEndToEndWithKills(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Two worker processes in one Connect group run the connector: started
-	// by the test, which restarts each one it kills, or under SLUICE_SOAK
-	// by a `sluice connect pool`, which restarts them itself (with its
-	// crash-loop backoff, so the run takes minutes).
-	inPool := os.Getenv("SLUICE_SOAK") != ""
+	// Two worker processes in one Connect group run the connector: a
+	// `sluice connect pool`, which restarts those it loses itself (its
+	// crash-loop backoff starts at 200 ms here), or workers started by
+	// the test, which restarts each one it kills.
+	inPool := os.Getenv("SLUICE_S3_WORKERS") == ""
 	var url string
 	var workers []*testenv.Process
 	if inPool {
 		pool := testenv.StartProcess(t, "connect", "pool", "--bootstrap", broker.Addr, "--group", "s3-e2e", "--connect-addr", "127.0.0.1:0",
-			"--api-addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--min-workers", "2", "--max-workers", "2")
+			"--api-addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--min-workers", "2", "--max-workers", "2", "--restart-backoff", "200ms")
 		addr, err := pool.WaitLog(ctx, regexp.MustCompile(`connect pool listening"?.* addr=(\S+)`))
 		if err != nil {
 			t.Fatal(err)

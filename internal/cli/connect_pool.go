@@ -68,7 +68,7 @@ func poolCapacity(c *config.Capacity, minW, maxW int) (pool.Capacity, error) {
 // newConnectPool builds the worker pool of `sluice connect pool` and
 // `sluice serve`: workers of this executable in group, data under the data
 // directory, logs into the command's stderr.
-func newConnectPool(cfg config.Config, capacity pool.Capacity, bootstrap []string, group string, log *slog.Logger, reg prometheus.Registerer, workerLogs io.Writer) (*pool.Supervisor, error) {
+func newConnectPool(cfg config.Config, capacity pool.Capacity, bootstrap []string, group string, restartBackoff time.Duration, log *slog.Logger, reg prometheus.Registerer, workerLogs io.Writer) (*pool.Supervisor, error) {
 	return pool.New(pool.Config{
 		Bootstrap:        bootstrap,
 		GroupID:          group,
@@ -78,6 +78,7 @@ func newConnectPool(cfg config.Config, capacity pool.Capacity, bootstrap []strin
 		Capacity:         capacity,
 		EvaluationWindow: cfg.Connect.EvaluationWindow,
 		Cooldown:         cfg.Connect.Cooldown,
+		RestartBackoff:   restartBackoff,
 		Logger:           log,
 		Registerer:       reg,
 		WorkerOutput:     workerLogs,
@@ -88,6 +89,7 @@ func newConnectPoolCommand() *cobra.Command {
 	var flags serverFlags
 	var bootstrap, group string
 	var minW, maxW int
+	var restartBackoff time.Duration
 	cmd := &cobra.Command{
 		Use:   "pool",
 		Short: "Run a pool of Connect worker processes that scales on CPU (like MSK Connect)",
@@ -110,7 +112,7 @@ func newConnectPoolCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			p, err := newConnectPool(cfg, capacity, seeds, group, log, reg, cmd.ErrOrStderr())
+			p, err := newConnectPool(cfg, capacity, seeds, group, restartBackoff, log, reg, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -135,6 +137,7 @@ func newConnectPoolCommand() *cobra.Command {
 	fs.StringVar(&group, "group", "connect-cluster", "group.id of the Connect cluster the workers form")
 	fs.IntVar(&minW, "min-workers", 0, "autoscale from this many workers (overrides connect.capacity)")
 	fs.IntVar(&maxW, "max-workers", 0, "autoscale up to this many workers (overrides connect.capacity)")
+	fs.DurationVar(&restartBackoff, "restart-backoff", time.Second, "delay before replacing a worker that died; doubles (up to 30s) while workers die within 10s of starting")
 	return cmd
 }
 

@@ -65,7 +65,7 @@ func init() {
 				if err != nil {
 					return err
 				}
-				workers, err := newConnectPool(cfg, capacity, bootstrap, "connect-cluster",
+				workers, err := newConnectPool(cfg, capacity, bootstrap, "connect-cluster", 0,
 					log.With("component", "connect"), reg, cmd.ErrOrStderr())
 				if err != nil {
 					return fmt.Errorf("connect: %w", err)
