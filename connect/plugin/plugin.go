@@ -52,6 +52,25 @@ type SinkRecord struct {
 	Value       any
 	Headers     []Header
 	Timestamp   time.Time
+	// Consumed is the record as read from Kafka, before converters and
+	// transforms (what a dead letter queue receives); nil when the record
+	// did not come from Kafka (tests).
+	Consumed *kgo.Record
+}
+
+// ErrantRecordReporter is Kafka Connect's errant record reporter: a sink
+// task hands it a record it cannot write. Report applies the connector's
+// errors.tolerance: it returns the error to fail the task with (none), or
+// nil once the record is skipped and, with a dead letter queue, written
+// there with its original key, value and headers (all).
+type ErrantRecordReporter interface {
+	Report(ctx context.Context, record *SinkRecord, cause error) error
+}
+
+// ErrantRecordReporterProvider is implemented by task contexts that offer
+// an ErrantRecordReporter (Kafka Connect's SinkTaskContext.errantRecordReporter).
+type ErrantRecordReporterProvider interface {
+	ErrantRecordReporter() ErrantRecordReporter
 }
 
 // TopicPartition names a partition of a topic.

@@ -83,7 +83,7 @@ func (t *sourceTask) run(ctx context.Context, started func()) error {
 	if err != nil {
 		return fmt.Errorf("reading source offsets: %w", err)
 	}
-	if err := t.task.Start(taskContext{offs, t.rt}, t.cfg); err != nil {
+	if err := t.task.Start(taskContext{offsets: offs, rt: t.rt}, t.cfg); err != nil {
 		return err
 	}
 	started()

@@ -22,6 +22,7 @@ const (
 	stageKeyConverter   = "KEY_CONVERTER"
 	stageValueConverter = "VALUE_CONVERTER"
 	stageTransformation = "TRANSFORMATION"
+	stageTaskPut        = "TASK_PUT"
 )
 
 // taskSettings are the runtime's own keys of a connector configuration.
@@ -227,6 +228,21 @@ func (rt *Runtime) handle(ctx context.Context, id TaskID, s taskSettings, ec err
 type taskContext struct {
 	offsets map[string]map[string]any
 	rt      *Runtime
+	id      TaskID       // sink tasks: for the errant record reporter
+	s       taskSettings // sink tasks: errors.* settings
+}
+
+// ErrantRecordReporter reports a record a sink task cannot write through
+// the same errors.tolerance and dead letter queue as converter failures
+// (stage TASK_PUT).
+func (c taskContext) ErrantRecordReporter() plugin.ErrantRecordReporter { return c }
+
+func (c taskContext) Report(ctx context.Context, r *plugin.SinkRecord, cause error) error {
+	orig := r.Consumed
+	if orig == nil {
+		orig = &kgo.Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
+	}
+	return c.rt.handle(ctx, c.id, c.s, errorContext{stage: stageTaskPut, err: cause, orig: orig})
 }
 
 func (c taskContext) Bootstrap() []string { return c.rt.cfg.Seeds }
@@ -332,7 +348,7 @@ func (t *sinkTask) run(ctx context.Context, started func()) error {
 		return err
 	}
 	defer cl.Close()
-	if err := t.task.Start(taskContext{rt: t.rt}, t.cfg); err != nil {
+	if err := t.task.Start(taskContext{rt: t.rt, id: t.id, s: t.s}, t.cfg); err != nil {
 		return err
 	}
 	started()
@@ -492,5 +508,5 @@ func (t *sinkTask) convert(kr *kgo.Record) (*plugin.SinkRecord, *errorContext) {
 		return nil, nil
 	}
 	return &plugin.SinkRecord{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, KeySchema: r.KeySchema, Key: r.Key,
-		ValueSchema: r.ValueSchema, Value: r.Value, Headers: r.Headers, Timestamp: r.Timestamp}, nil
+		ValueSchema: r.ValueSchema, Value: r.Value, Headers: r.Headers, Timestamp: r.Timestamp, Consumed: kr}, nil
 }

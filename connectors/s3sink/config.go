@@ -2,7 +2,6 @@ package s3sink
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -129,8 +128,6 @@ type settings struct {
 	extractor, timestampField string
 	name                      string
 	tolerateAll               bool
-	dlqTopic                  string
-	dlqHeaders                bool
 }
 
 func parseSettings(cfg map[string]string) (*settings, error) {
@@ -201,8 +198,6 @@ func parseSettings(cfg map[string]string) (*settings, error) {
 	case "all":
 		s.tolerateAll = true
 	}
-	s.dlqTopic = strings.TrimSpace(cfg["errors.deadletterqueue.topic.name"])
-	s.dlqHeaders, _ = strconv.ParseBool(strings.TrimSpace(cfg["errors.deadletterqueue.context.headers.enable"]))
 	return s, nil
 }
 

@@ -11,7 +11,6 @@ package s3sink
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"sync"
@@ -19,7 +18,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/connect/plugin"
 )
@@ -329,53 +327,24 @@ func headerValue(hs []plugin.Header) any {
 	return plugin.NewStruct(headerSchema).Put("headers", arr)
 }
 
-// reject applies errors.tolerance to a record that cannot be written:
-// none fails the task; all skips it and sends it to the dead letter queue.
-// The runtime has no per-record error reporter for sinks yet, so the task
-// writes the DLQ record itself (the value re-encoded, see docs).
+// reject hands a record that cannot be written to the runtime's errant
+// record reporter, which applies errors.tolerance (none fails the task,
+// all skips the record) and writes it, as consumed, to the dead letter
+// queue.
 func (t *sinkTask) reject(ctx context.Context, r *plugin.SinkRecord, cause error) error {
+	if p, ok := t.tctx.(plugin.ErrantRecordReporterProvider); ok {
+		if err := p.ErrantRecordReporter().Report(ctx, r, cause); err != nil {
+			return err
+		}
+		t.metrics.skipped.Add(1)
+		return nil
+	}
+	// A context without a reporter (unit tests): tolerance only.
 	if !t.s.tolerateAll {
 		return fmt.Errorf("Tolerance exceeded in error handler: %w", cause)
 	}
 	t.metrics.skipped.Add(1)
-	if t.s.dlqTopic == "" || t.tctx == nil || t.tctx.Producer() == nil {
-		return nil
-	}
-	kr := &kgo.Record{Topic: t.s.dlqTopic, Key: raw(r.Key), Value: raw(r.Value), Timestamp: r.Timestamp}
-	for _, h := range r.Headers {
-		kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
-	}
-	if t.s.dlqHeaders {
-		h := func(k, v string) {
-			kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: "__connect.errors." + k, Value: []byte(v)})
-		}
-		h("topic", r.Topic)
-		h("partition", strconv.Itoa(int(r.Partition)))
-		h("offset", strconv.FormatInt(r.Offset, 10))
-		h("connector.name", t.s.name)
-		h("stage", "TASK_PUT")
-		h("class.name", Class)
-		h("exception.class.name", "org.apache.kafka.connect.errors.DataException")
-		h("exception.message", cause.Error())
-	}
-	if err := t.tctx.Producer().ProduceSync(ctx, kr).FirstErr(); err != nil {
-		return fmt.Errorf("writing to dead letter queue %s: %w", t.s.dlqTopic, err)
-	}
 	return nil
-}
-
-// raw turns Connect data back into bytes for the DLQ.
-func raw(v any) []byte {
-	switch x := v.(type) {
-	case nil:
-		return nil
-	case []byte:
-		return x
-	case string:
-		return []byte(x)
-	}
-	b, _ := json.Marshal(v)
-	return b
 }
 
 // Flush writes nothing: objects are written only at rotation, and offsets
