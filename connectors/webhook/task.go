@@ -182,8 +182,12 @@ func (t *task) partLocked(tp plugin.TopicPartition) *part {
 	if p == nil {
 		p = &part{tp: tp, next: -1, wake: make(chan struct{}, 1)}
 		t.parts[tp] = p
-		t.wg.Add(1)
-		go t.run(p)
+		// A Put racing Stop queues without a sender: Stop cancels under
+		// t.mu, so no goroutine is added once its Wait may have begun.
+		if t.ctx.Err() == nil {
+			t.wg.Add(1)
+			go t.run(p)
+		}
 	}
 	return p
 }
@@ -213,7 +217,9 @@ func (t *task) Stop() error {
 	if t.cancel == nil {
 		return nil
 	}
+	t.mu.Lock()
 	t.cancel()
+	t.mu.Unlock()
 	t.wg.Wait()
 	t.mu.Lock()
 	t.m.buffered.Sub(float64(t.bufferedLocked()))
