@@ -32,6 +32,7 @@ lint:
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s -count 3 ./broker/storage/
 	$(GO) test -run '^$$' -bench . -benchtime 2s -count 3 ./broker/benchmark/
+	$(GO) test -run '^$$' -bench Cluster -benchtime 3s -count 1 ./broker/clustertest/
 	$(GO) test -run '^$$' -bench . -count 3 ./schemaregistry/
 	$(GO) test -run '^$$' -bench Nexmark -benchtime 200000x -count 3 ./streams/runtime/
 	$(GO) test -run '^$$' -bench Pipeline -benchtime 100000x -count 3 ./connect/

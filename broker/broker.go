@@ -80,6 +80,11 @@ type Broker struct {
 	parts map[storage.TopicPartition]*partition
 
 	ctl controllerState
+	cm  clusterMetrics // counters of ISR changes and elections (clustermetrics.go)
+	rq  replicationQuota
+	// gown is which __consumer_offsets partitions the group coordinator
+	// has loaded, as their leader (groups.go).
+	gown groupOwnership
 	isrState
 	fetchers   *fetchers
 	reconcileC chan struct{}
@@ -189,7 +194,10 @@ func New(cfg Config) (*Broker, error) {
 		ml.Close()
 		return nil, err
 	}
-	if err := b.openPartitions(); err != nil {
+	b.mu.Lock() // the quorum applies records meanwhile (a restarted follower)
+	err = b.openPartitions()
+	b.mu.Unlock()
+	if err != nil {
 		b.store.Close()
 		ml.Close()
 		return nil, err
@@ -221,6 +229,9 @@ func New(cfg Config) (*Broker, error) {
 	}
 	if b.metrics, err = kafka.NewMetrics(cfg.Registerer); err == nil && cfg.Registerer != nil {
 		err = cfg.Registerer.Register(&logCollector{b: b})
+		if err == nil {
+			err = cfg.Registerer.Register(&clusterCollector{b: b})
+		}
 	}
 	if err != nil {
 		b.ln.Close()
@@ -242,7 +253,7 @@ func New(cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	// Groups and committed offsets come back before the first request.
-	if err := b.groups.Load(context.Background()); err != nil {
+	if err := b.loadGroups(context.Background()); err != nil {
 		b.ln.Close()
 		b.store.Close()
 		ml.Close()
@@ -260,7 +271,7 @@ type metaHooks Broker
 
 func (h *metaHooks) ApplyRecord(r metadata.Record) error {
 	h.mu.Lock()
-	err := h.state.Apply(r)
+	err := (*Broker)(h).applyObserved(r) // state.Apply, counting ISR changes and elections
 	h.mu.Unlock()
 	if err == nil {
 		select { // let reconcile open or drop this node's partitions
@@ -293,8 +304,9 @@ func (h *metaHooks) RestoreState(data []byte) error {
 // interrupted by a crash).
 func (b *Broker) openPartitions() error {
 	want := map[storage.TopicPartition]bool{}
+	dyn := b.state.BrokerConfigs() // the caller holds mu: not logConfig, which takes it
 	for _, t := range b.state.Topics() {
-		cfg := b.logConfig(t)
+		cfg := b.logConfigFrom(dyn, t.Configs)
 		for _, p := range t.Partitions {
 			if !b.isReplica(p) {
 				continue
@@ -464,6 +476,11 @@ func (b *Broker) Run(ctx context.Context) error {
 		defer b.wg.Done()
 		b.runReconcile(ctx)
 	}()
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		b.runClusterTasks(ctx) // reassignments, automatic leader rebalance (reassign.go)
+	}()
 	go func() {
 		defer b.wg.Done()
 		if err := b.runController(ctx); err != nil && !errors.Is(err, context.Canceled) {
@@ -478,7 +495,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	}()
 	go func() {
 		defer b.wg.Done()
-		if err := b.groups.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		if err := b.runGroups(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			errc <- fmt.Errorf("group coordinator: %w", err)
 		}
 	}()

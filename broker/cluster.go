@@ -245,16 +245,22 @@ func (b *Broker) registration() kafka.BrokerRegistration {
 // (a controller that lost its registration, or a restart).
 func (b *Broker) runLifecycle(ctx context.Context, epoch int64) error {
 	interval := time.Duration(b.brokerInt("broker.heartbeat.interval.ms")) * time.Millisecond
+	// A controller that stopped answering (SIGSTOP, a cut network) must not
+	// hold a heartbeat past this broker's session: the next attempt goes to
+	// whichever controller the quorum has elected meanwhile.
+	timeout := max(time.Duration(b.brokerInt("broker.session.timeout.ms"))*time.Millisecond/3, 250*time.Millisecond)
 	for {
 		var err error
+		rctx, cancel := context.WithTimeout(ctx, timeout)
 		if epoch < 0 {
-			epoch, err = b.register(ctx)
+			epoch, err = b.register(rctx)
 		} else {
-			err = b.heartbeat(ctx, epoch)
+			err = b.heartbeat(rctx, epoch)
 			if errors.Is(err, kerr.StaleBrokerEpoch) || errors.Is(err, kerr.BrokerIDNotRegistered) {
 				epoch = -1
 			}
 		}
+		cancel()
 		if err != nil && ctx.Err() == nil {
 			b.log.Debug("broker lifecycle", "err", err)
 		}

@@ -59,6 +59,11 @@ func (b *Broker) InternalAppend(ctx context.Context, topic string, partition int
 // watermark, in offset order (value nil for tombstones). fn must not keep
 // the slices. Control batches are skipped.
 func (b *Broker) InternalReplay(ctx context.Context, topic string, partition int32, fn func(key, value []byte) error) error {
+	return b.replay(ctx, topic, partition, (*storage.Log).HighWatermark, fn)
+}
+
+// replay is InternalReplay up to end(log) rather than the high watermark.
+func (b *Broker) replay(ctx context.Context, topic string, partition int32, end func(*storage.Log) int64, fn func(key, value []byte) error) error {
 	l := b.Log(topic, partition)
 	if l == nil {
 		return fmt.Errorf("%w: %s-%d", kerr.UnknownTopicOrPartition, topic, partition)
@@ -68,7 +73,7 @@ func (b *Broker) InternalReplay(ctx context.Context, topic string, partition int
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		hw := l.HighWatermark()
+		hw := end(l)
 		if off >= hw {
 			return nil
 		}
@@ -127,8 +132,11 @@ func (s offsetsStore) Append(ctx context.Context, partition int32, kvs []group.K
 	return s.b.InternalAppend(ctx, offsetsTopic, partition, batch)
 }
 
+// Replay reads the partition to its log end, not its high watermark: a new
+// leader's log holds every acknowledged commit, but its high watermark
+// catches up only as the followers fetch again.
 func (s offsetsStore) Replay(ctx context.Context, partition int32, fn func(key, value []byte) error) error {
-	return s.b.InternalReplay(ctx, offsetsTopic, partition, fn)
+	return s.b.replay(ctx, offsetsTopic, partition, (*storage.Log).LogEndOffset, fn)
 }
 
 // logCollector reports partition counts and log sizes at scrape time.

@@ -291,85 +291,94 @@ func (c *Coordinator) flush(ctx context.Context, g *group) {
 func (c *Coordinator) Load(ctx context.Context) error {
 	now := c.now()
 	for p := int32(0); p < c.cfg.Partitions; p++ {
-		metas := map[string]*kmsg.GroupMetadataValue{}
-		offs := map[string]map[tp]committed{}
-		var order []string
-		seen := map[string]bool{}
-		note := func(g string) {
-			if !seen[g] {
-				seen[g] = true
-				order = append(order, g)
-			}
+		if err := c.loadPartition(ctx, p, now); err != nil {
+			return err
 		}
-		err := c.cfg.Store.Replay(ctx, p, func(key, value []byte) error {
-			switch keyKind(key) {
-			case kindOffset:
-				var k kmsg.OffsetCommitKey
-				if err := k.ReadFrom(key); err != nil {
-					c.log.Warn("skipping undecodable offset key", "partition", p, "err", err)
-					return nil
-				}
-				note(k.Group)
-				t := tp{k.Topic, k.Partition}
-				if value == nil {
-					if m := offs[k.Group]; m != nil {
-						delete(m, t)
-					}
-					return nil
-				}
-				o, err := decodeOffsetValue(value)
-				if err != nil {
-					c.log.Warn("skipping undecodable offset value", "group", k.Group, "err", err)
-					return nil
-				}
-				if offs[k.Group] == nil {
-					offs[k.Group] = map[tp]committed{}
-				}
-				offs[k.Group][t] = o
-			case kindGroup:
-				var k kmsg.GroupMetadataKey
-				if err := k.ReadFrom(key); err != nil {
-					c.log.Warn("skipping undecodable group key", "partition", p, "err", err)
-					return nil
-				}
-				note(k.Group)
-				if value == nil {
-					delete(metas, k.Group)
-					return nil
-				}
-				v := new(kmsg.GroupMetadataValue)
-				// Decoded byte fields alias their input; the Store may reuse it.
-				if err := v.ReadFrom(append([]byte(nil), value...)); err != nil {
-					c.log.Warn("skipping undecodable group value", "group", k.Group, "err", err)
-					return nil
-				}
-				metas[k.Group] = v
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("replaying %s-%d: %w", OffsetsTopic, p, err)
-		}
-		c.mu.Lock()
-		for _, id := range order {
-			meta, o := metas[id], offs[id]
-			if meta == nil && len(o) == 0 {
-				delete(c.groups, id)
-				continue
-			}
-			g := newGroup(id, &c.p, now)
-			if meta != nil {
-				g.loadMetadata(meta, now)
-			}
-			for t, v := range o {
-				g.offsets[t] = v
-			}
-			c.groups[id] = g
-		}
-		c.mu.Unlock()
 	}
 	c.loaded.Store(true)
 	c.log.Info("group coordinator loaded", "groups", len(c.snapshot()))
+	return nil
+}
+
+// loadPartition replays one __consumer_offsets partition into the groups
+// it holds, replacing what is in memory of them.
+func (c *Coordinator) loadPartition(ctx context.Context, p int32, now time.Time) error {
+	metas := map[string]*kmsg.GroupMetadataValue{}
+	offs := map[string]map[tp]committed{}
+	var order []string
+	seen := map[string]bool{}
+	note := func(g string) {
+		if !seen[g] {
+			seen[g] = true
+			order = append(order, g)
+		}
+	}
+	err := c.cfg.Store.Replay(ctx, p, func(key, value []byte) error {
+		switch keyKind(key) {
+		case kindOffset:
+			var k kmsg.OffsetCommitKey
+			if err := k.ReadFrom(key); err != nil {
+				c.log.Warn("skipping undecodable offset key", "partition", p, "err", err)
+				return nil
+			}
+			note(k.Group)
+			t := tp{k.Topic, k.Partition}
+			if value == nil {
+				if m := offs[k.Group]; m != nil {
+					delete(m, t)
+				}
+				return nil
+			}
+			o, err := decodeOffsetValue(value)
+			if err != nil {
+				c.log.Warn("skipping undecodable offset value", "group", k.Group, "err", err)
+				return nil
+			}
+			if offs[k.Group] == nil {
+				offs[k.Group] = map[tp]committed{}
+			}
+			offs[k.Group][t] = o
+		case kindGroup:
+			var k kmsg.GroupMetadataKey
+			if err := k.ReadFrom(key); err != nil {
+				c.log.Warn("skipping undecodable group key", "partition", p, "err", err)
+				return nil
+			}
+			note(k.Group)
+			if value == nil {
+				delete(metas, k.Group)
+				return nil
+			}
+			v := new(kmsg.GroupMetadataValue)
+			// Decoded byte fields alias their input; the Store may reuse it.
+			if err := v.ReadFrom(append([]byte(nil), value...)); err != nil {
+				c.log.Warn("skipping undecodable group value", "group", k.Group, "err", err)
+				return nil
+			}
+			metas[k.Group] = v
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("replaying %s-%d: %w", OffsetsTopic, p, err)
+	}
+	c.mu.Lock()
+	for _, id := range order {
+		meta, o := metas[id], offs[id]
+		if meta == nil && len(o) == 0 {
+			delete(c.groups, id)
+			continue
+		}
+		g := newGroup(id, &c.p, now)
+		if meta != nil {
+			g.loadMetadata(meta, now)
+		}
+		for t, v := range o {
+			g.offsets[t] = v
+		}
+		c.groups[id] = g
+	}
+	c.mu.Unlock()
 	return nil
 }
 

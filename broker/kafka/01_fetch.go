@@ -37,6 +37,10 @@ type fetchPart struct {
 	log           *storage.Log
 	leaderEpochOK bool
 	follower      bool // a replica's fetch
+	fromFollower  bool // a consumer reading this node's follower replica (KIP-392)
+	redirect      bool // preferred is where the consumer should read (KIP-392)
+	preferred     int32
+	quota         int8 // quotaNone, quotaSubject or quotaThrottled (fetch_follower.go)
 }
 
 func handleFetch(ctx context.Context, s *Server, rc *reqCtx, r kmsg.Request) (kmsg.Response, error) {
@@ -108,6 +112,14 @@ func handleFetch(ctx context.Context, s *Server, rc *reqCtx, r kmsg.Request) (km
 		}
 	}
 
+	// A follower's fetch (replica id >= 0) reads up to the log end and tells
+	// the leader how far the follower got.
+	replica := req.ReplicaID
+	if req.Version >= 15 {
+		replica = req.ReplicaState.ID
+	}
+	fr, _ := s.b.(FollowerReads)
+
 	// Resolve names and logs once; metadata changes during a long poll
 	// show up in the next request.
 	for _, fp := range parts {
@@ -132,22 +144,42 @@ func handleFetch(ctx context.Context, s *Server, rc *reqCtx, r kmsg.Request) (km
 					fp.errCode = kerr.UnknownLeaderEpoch.Code
 				}
 			} else if fp.log = s.b.Log(t.Name, fp.key.partition); fp.log == nil {
-				fp.errCode = kerr.NotLeaderForPartition.Code
+				if fr != nil && replica < 0 && req.Version >= 11 {
+					fp.log = fr.FollowerLog(t.Name, fp.key.partition)
+					fp.fromFollower = fp.log != nil
+				}
+				if fp.log == nil {
+					fp.errCode = kerr.NotLeaderForPartition.Code
+				}
 			}
 		}
 	}
 
-	// A follower's fetch (replica id >= 0) reads up to the log end and tells
-	// the leader how far the follower got.
-	replica := req.ReplicaID
-	if req.Version >= 15 {
-		replica = req.ReplicaState.ID
-	}
 	if replica >= 0 {
 		for _, fp := range parts {
 			fp.follower = true
 			if fp.log != nil {
 				s.b.ReplicaFetched(fp.name, fp.key.partition, replica, fp.offset)
+				if fr != nil {
+					if subject, budget := fr.ReplicationQuota(fp.name, fp.key.partition, replica); subject && budget <= 0 {
+						fp.quota = quotaThrottled
+					} else if subject {
+						fp.quota, fp.maxBytes = quotaSubject, int32(min(int64(fp.maxBytes), budget))
+					}
+				}
+			}
+		}
+	}
+	redirected, throttled := false, false
+	for _, fp := range parts {
+		throttled = throttled || fp.quota == quotaThrottled // wait out max.wait.ms rather than spin
+	}
+	if fr != nil && replica < 0 && req.Version >= 11 && req.Rack != "" {
+		for _, fp := range parts {
+			if fp.log != nil && !fp.fromFollower {
+				if pr := fr.PreferredReadReplica(fp.name, fp.key.partition, req.Rack, fp.offset); pr >= 0 {
+					fp.redirect, fp.preferred, redirected = true, pr, true
+				}
 			}
 		}
 	}
@@ -165,7 +197,7 @@ func handleFetch(ctx context.Context, s *Server, rc *reqCtx, r kmsg.Request) (km
 			total += len(fp.records)
 			errs = errs || fp.errCode != 0
 		}
-		if total >= int(req.MinBytes) || total > 0 && req.MinBytes <= 0 || errs || !time.Now().Before(deadline) || len(waits) == 0 {
+		if total >= int(req.MinBytes) || total > 0 && req.MinBytes <= 0 || errs || redirected || !time.Now().Before(deadline) || len(waits) == 0 && !throttled {
 			break
 		}
 		if !waitAny(ctx, waits, deadline) {
@@ -202,6 +234,9 @@ func handleFetch(ctx context.Context, s *Server, rc *reqCtx, r kmsg.Request) (km
 		rp.ErrorCode = fp.errCode
 		rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = fp.hw, fp.lso, fp.ls
 		rp.PreferredReadReplica = -1
+		if fp.redirect {
+			rp.PreferredReadReplica = fp.preferred
+		}
 		rp.RecordBatches = fp.records
 		if rp.RecordBatches == nil {
 			rp.RecordBatches = []byte{} // Kafka sends empty records, never null (librdkafka rejects null)
@@ -210,6 +245,17 @@ func handleFetch(ctx context.Context, s *Server, rc *reqCtx, r kmsg.Request) (km
 			s.m.fetched(fp.name, len(fp.records), countRecords(fp.records))
 		}
 		resp.Topics[i].Partitions = append(resp.Topics[i].Partitions, rp)
+	}
+	if fr != nil {
+		served := 0
+		for _, fp := range parts {
+			if fp.quota == quotaSubject {
+				served += len(fp.records)
+			}
+		}
+		if served > 0 {
+			fr.ReplicationServed(served)
+		}
 	}
 	if incremental {
 		sess.epoch++
@@ -229,6 +275,12 @@ func readFetchParts(parts []*fetchPart, maxBytes int32) []<-chan struct{} {
 	got := false
 	for _, fp := range parts {
 		if fp.log == nil {
+			continue
+		}
+		if fp.redirect || fp.quota == quotaThrottled {
+			// No records: the consumer is sent to another replica, or the
+			// follower waits for the replication throttle.
+			fp.hw, fp.lso, fp.ls = fp.log.HighWatermark(), fp.log.HighWatermark(), fp.log.LogStartOffset()
 			continue
 		}
 		waits = append(waits, fp.log.Changed())

@@ -105,6 +105,9 @@ func (s *State) checkPartitionChange(r Record) error {
 				return fmt.Errorf("%w: in-sync replica %d is not a replica", kerr.InvalidReplicaAssignment, r)
 			}
 		}
+		if err := checkReassigning(p); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -263,6 +263,10 @@ func (q *Quorum) Apply(ctx context.Context, r Record) error {
 	return nil
 }
 
+// RaftState is this node's Raft state: "leader", "candidate", "follower"
+// or "shutdown" (KRaft's current-state metric).
+func (q *Quorum) RaftState() string { return strings.ToLower(q.raft.State().String()) }
+
 // IsLeader reports whether this node is the active controller.
 func (q *Quorum) IsLeader() bool { return q.raft.State() == raft.Leader }
 

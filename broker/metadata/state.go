@@ -31,6 +31,11 @@ type Partition struct {
 	ISR []int32 `json:"isr,omitempty"`
 	// PartitionEpoch grows with every change of leader, ISR or replicas.
 	PartitionEpoch int32 `json:"partition_epoch,omitempty"`
+	// AddingReplicas and RemovingReplicas describe a reassignment in
+	// progress (KRaft's adding/removing replicas): Replicas is then the
+	// target replicas followed by the removing ones (reassign.go).
+	AddingReplicas   []int32 `json:"adding_replicas,omitempty"`
+	RemovingReplicas []int32 `json:"removing_replicas,omitempty"`
 }
 
 // InSync is the ISR, or every replica when none was recorded.
@@ -260,6 +265,8 @@ func clonePartitions(ps []Partition) []Partition {
 	for i, p := range ps {
 		p.Replicas = slices.Clone(p.Replicas)
 		p.ISR = slices.Clone(p.ISR)
+		p.AddingReplicas = slices.Clone(p.AddingReplicas)
+		p.RemovingReplicas = slices.Clone(p.RemovingReplicas)
 		out[i] = p
 	}
 	return out
