@@ -56,6 +56,7 @@ type Config struct {
 // Broker is one Kafka-compatible node.
 type Broker struct {
 	cfg       Config
+	observer  string // Raft address of a broker-only node, else ""
 	log       *slog.Logger
 	dir       string
 	clusterID string
@@ -158,19 +159,37 @@ func New(cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A node outside the voters is a broker-only node (process.roles=broker):
+	// it follows the metadata as a Raft non-voter once the controller added it.
+	var joinVia []string
+	if len(voters) > 0 && voters[cfg.NodeID] == "" {
+		if strings.Contains(b.setting("process.roles"), "controller") {
+			return nil, fmt.Errorf("node %d is not in controller.quorum.voters: set process.roles=broker for a broker-only node", cfg.NodeID)
+		}
+		b.observer = b.setting("metadata.observer.listener")
+		joinVia = splitList(b.setting("controller.quorum.bootstrap.servers"))
+		if b.observer == "" || len(joinVia) == 0 {
+			return nil, errors.New("a broker-only node (process.roles=broker) needs metadata.observer.listener (its Raft address) and controller.quorum.bootstrap.servers (Kafka listeners of nodes to join through)")
+		}
+	}
 	b.quorum, err = metadata.OpenQuorum(metadata.QuorumConfig{
-		Dir:    filepath.Join(b.dir, "metadata", "raft"),
-		NodeID: cfg.NodeID,
-		Voters: voters,
-		Hooks:  (*metaHooks)(b),
-		Logger: b.log,
+		Dir:      filepath.Join(b.dir, "metadata", "raft"),
+		NodeID:   cfg.NodeID,
+		Voters:   voters,
+		Observer: b.observer,
+		Hooks:    (*metaHooks)(b),
+		Logger:   b.log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("metadata quorum: %w", err)
 	}
 	ml := b.quorum // closed on every failure below
 	readyCtx, cancelReady := context.WithTimeout(context.Background(), metadataReadyTimeout)
-	err = b.quorum.WaitReady(readyCtx)
+	if b.observer != "" {
+		err = b.joinQuorum(readyCtx, joinVia)
+	} else {
+		err = b.quorum.WaitReady(readyCtx)
+	}
 	if err == nil {
 		b.mu.RLock()
 		imported := b.state.LegacyImported()

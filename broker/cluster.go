@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -57,11 +59,19 @@ func (b *Broker) ControllerID() int32 { return b.quorum.Leader() }
 
 // RegisterBroker implements kafka.Backend on the active controller.
 func (b *Broker) RegisterBroker(ctx context.Context, reg kafka.BrokerRegistration) (int64, error) {
+	if reg.ClusterID != b.clusterID {
+		return -1, fmt.Errorf("%w: cluster id %q, this cluster is %q", kerr.InconsistentClusterID, reg.ClusterID, b.clusterID)
+	}
+	if reg.JoinOnly {
+		return -1, b.join(ctx, reg)
+	}
 	if !b.quorum.IsLeader() {
 		return -1, metadata.ErrNotController
 	}
-	if reg.ClusterID != b.clusterID {
-		return -1, fmt.Errorf("%w: cluster id %q, this cluster is %q", kerr.InconsistentClusterID, reg.ClusterID, b.clusterID)
+	if reg.Observer != "" {
+		if err := b.quorum.AddObserver(ctx, reg.ID, reg.Observer); err != nil {
+			return -1, err
+		}
 	}
 	b.metaMu.Lock()
 	defer b.metaMu.Unlock()
@@ -286,6 +296,9 @@ func (b *Broker) register(ctx context.Context) (int64, error) {
 	l := kmsg.NewBrokerRegistrationRequestListener()
 	l.Name, l.Host, l.Port, l.SecurityProtocol = "PLAINTEXT", reg.Host, uint16(reg.Port), 0
 	req.Listeners = []kmsg.BrokerRegistrationRequestListener{l}
+	if b.observer != "" {
+		req.Listeners = append(req.Listeners, metadataListener(b.observer))
+	}
 	resp, err := b.toController(ctx, req)
 	if err != nil {
 		return -1, err
@@ -392,4 +405,70 @@ func (b *Broker) reconcile() error {
 		b.groups.TopicsDeleted([]string{topic})
 	}
 	return errors.Join(errs...)
+}
+
+// metadataListener is a broker-only node's Raft address as a registration
+// listener.
+func metadataListener(addr string) kmsg.BrokerRegistrationRequestListener {
+	l := kmsg.NewBrokerRegistrationRequestListener()
+	host, port, _ := net.SplitHostPort(addr)
+	p, _ := strconv.Atoi(port)
+	l.Name, l.Host, l.Port = kafka.MetadataListener, host, uint16(p)
+	return l
+}
+
+// join handles a broker-only node's request to follow the metadata: the
+// controller adds it to the quorum as a non-voter; another node passes the
+// request on to the controller.
+func (b *Broker) join(ctx context.Context, reg kafka.BrokerRegistration) error {
+	if b.quorum.IsLeader() {
+		if err := b.quorum.AddObserver(ctx, reg.ID, reg.Observer); err != nil {
+			return err
+		}
+		b.log.Info("broker-only node follows the metadata", "broker", reg.ID, "raft", reg.Observer)
+		return nil
+	}
+	resp, err := b.toController(ctx, joinRequest(reg.ID, reg.ClusterID, reg.Observer))
+	if err != nil {
+		return err
+	}
+	return kerr.ErrorForCode(resp.(*kmsg.BrokerRegistrationResponse).ErrorCode)
+}
+
+func joinRequest(id int32, clusterID, observer string) *kmsg.BrokerRegistrationRequest {
+	req := kmsg.NewPtrBrokerRegistrationRequest()
+	req.BrokerID, req.ClusterID = id, clusterID
+	req.Listeners = []kmsg.BrokerRegistrationRequestListener{metadataListener(observer)}
+	return req
+}
+
+// joinQuorum makes this broker-only node a follower of the metadata: it
+// asks the nodes of controller.quorum.bootstrap.servers, in turn, to have
+// the controller add it, until records arrive.
+func (b *Broker) joinQuorum(ctx context.Context, bootstrap []string) error {
+	var last error
+	for attempt := 0; ; attempt++ {
+		addr := bootstrap[attempt%len(bootstrap)]
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		resp, err := b.peers.request(rctx, -1-int32(attempt%len(bootstrap)), addr, joinRequest(b.cfg.NodeID, b.clusterID, b.observer))
+		cancel()
+		if err == nil {
+			err = kerr.ErrorForCode(resp.(*kmsg.BrokerRegistrationResponse).ErrorCode)
+		}
+		if err == nil {
+			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err = b.quorum.WaitReady(wctx)
+			cancel()
+			if err == nil {
+				return nil
+			}
+		}
+		last = err
+		b.log.Debug("joining the metadata quorum", "via", addr, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("joining the metadata quorum through %s: %w (last: %v)", strings.Join(bootstrap, ","), ctx.Err(), last)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }

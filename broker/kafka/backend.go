@@ -71,7 +71,17 @@ type BrokerRegistration struct {
 	Host      string
 	Port      int32
 	Rack      string
+	// Observer is the Raft address of a broker-only node (its listener
+	// named METADATA). A registration with only that listener is a join:
+	// the controller adds the node to the metadata quorum as a non-voter
+	// and registers nothing until the node registers its Kafka listener.
+	Observer string
+	JoinOnly bool
 }
+
+// MetadataListener names the listener a broker-only node's Raft address is
+// registered under.
+const MetadataListener = "METADATA"
 
 // CreateTopic is one topic of a CreateTopics request. Partitions and
 // ReplicationFactor are -1 for the broker defaults or when Assignment is set.

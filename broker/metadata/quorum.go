@@ -44,9 +44,13 @@ type QuorumConfig struct {
 	Voters map[int32]string
 	// Bind is the local Raft listen address when there are other voters;
 	// default: this node's entry in Voters.
-	Bind   string
-	Hooks  Hooks
-	Logger *slog.Logger
+	Bind string
+	// Observer is this node's Raft address when it is not among Voters: a
+	// broker-only node (process.roles=broker) that follows the log as a
+	// Raft non-voter once the active controller added it (AddObserver).
+	Observer string
+	Hooks    Hooks
+	Logger   *slog.Logger
 	// SnapshotThreshold is how many entries since the last snapshot make
 	// Raft take another (default 4096).
 	SnapshotThreshold uint64
@@ -107,8 +111,12 @@ func OpenQuorum(cfg QuorumConfig) (*Quorum, error) {
 	}
 	q := &Quorum{cfg: cfg, id: raft.ServerID(strconv.Itoa(int(cfg.NodeID)))}
 	single := len(cfg.Voters) == 0 || (len(cfg.Voters) == 1 && cfg.Voters[cfg.NodeID] != "")
-	if len(cfg.Voters) > 0 && cfg.Voters[cfg.NodeID] == "" {
-		return nil, fmt.Errorf("metadata quorum: node %d is not among the voters (only controllers run the quorum)", cfg.NodeID)
+	observer := len(cfg.Voters) > 0 && cfg.Voters[cfg.NodeID] == ""
+	if observer && cfg.Observer == "" {
+		return nil, fmt.Errorf("metadata quorum: node %d is not among the voters (a broker-only node needs its own Raft address to follow the metadata)", cfg.NodeID)
+	}
+	if observer {
+		single = false
 	}
 	logw := &slogWriter{log: cfg.Logger}
 	rc := raft.DefaultConfig()
@@ -144,11 +152,15 @@ func OpenQuorum(cfg QuorumConfig) (*Quorum, error) {
 		q.trans = t
 		servers = []raft.Server{{Suffrage: raft.Voter, ID: q.id, Address: addr}}
 	} else {
+		self := cfg.Voters[cfg.NodeID]
+		if observer {
+			self = cfg.Observer
+		}
 		bind := cfg.Bind
 		if bind == "" {
-			bind = cfg.Voters[cfg.NodeID]
+			bind = self
 		}
-		adv, err := net.ResolveTCPAddr("tcp", cfg.Voters[cfg.NodeID])
+		adv, err := net.ResolveTCPAddr("tcp", self)
 		if err != nil {
 			q.store.Close()
 			return nil, fmt.Errorf("controller address: %w", err)
@@ -174,7 +186,7 @@ func OpenQuorum(cfg QuorumConfig) (*Quorum, error) {
 		q.store.Close()
 		return nil, err
 	}
-	if !existing {
+	if !existing && !observer {
 		// Every voter bootstraps the same configuration; Raft tolerates that.
 		if err := raft.BootstrapCluster(rc, q.store, q.store, snaps, q.trans, raft.Configuration{Servers: servers}); err != nil {
 			q.closeTransport()
@@ -281,6 +293,27 @@ func (q *Quorum) Leader() int32 {
 		return -1
 	}
 	return int32(n)
+}
+
+// AddObserver adds node id, reachable at addr, to the Raft group as a
+// non-voter that receives every record (a broker-only node). It runs on
+// the leader; adding a node already there is a no-op.
+func (q *Quorum) AddObserver(ctx context.Context, id int32, addr string) error {
+	sid := raft.ServerID(strconv.Itoa(int(id)))
+	if f := q.raft.GetConfiguration(); f.Error() == nil {
+		for _, s := range f.Configuration().Servers {
+			if s.ID == sid && string(s.Address) == addr {
+				return nil
+			}
+		}
+	}
+	if err := q.raft.AddNonvoter(sid, raft.ServerAddress(addr), 0, timeoutOf(ctx)).Error(); err != nil {
+		if isNotLeader(err) {
+			return ErrNotController
+		}
+		return fmt.Errorf("metadata quorum: adding observer %d: %w", id, err)
+	}
+	return nil
 }
 
 // Voters returns the node ids of the quorum's voters, sorted.

@@ -144,7 +144,22 @@ func (l *clusterLayout) nodeConfig(n clusterNode) ([]byte, error) {
 		"controller.quorum.voters": l.voters(),
 	}
 	if n.Controller == "" {
+		// A broker-only node: it follows the metadata as a Raft non-voter on
+		// its own port (base-port+10000+i), joining through the controllers.
+		host, port, err := net.SplitHostPort(n.Kafka)
+		if err != nil {
+			return nil, err
+		}
+		p, _ := strconv.Atoi(port)
+		var via []string
+		for _, o := range l.Nodes {
+			if o.Controller != "" {
+				via = append(via, o.Kafka)
+			}
+		}
 		broker["process.roles"] = "broker"
+		broker["metadata.observer.listener"] = net.JoinHostPort(host, strconv.Itoa(p+controllerPortOffset))
+		broker["controller.quorum.bootstrap.servers"] = strings.Join(via, ",")
 	}
 	// MSK's defaults for a cluster over three zones.
 	if len(l.Nodes) >= 3 {
@@ -248,9 +263,9 @@ restart a stopped cluster (or its stopped nodes) with its data.`,
 				}
 			} else {
 				if !fs.Changed("controllers") {
-					// Every broker a controller up to five voters: nodes
-					// that are only brokers do not run yet (docs/cluster.md).
-					controllers = min(brokers, 5)
+					// Three voters, as MSK's and Kafka's usual quorum; the
+					// other nodes are broker-only (Raft non-voters).
+					controllers = min(brokers, 3)
 				}
 				if l, err = newLayout(dir, brokers, zones, controllers, basePort); err != nil {
 					return err
@@ -319,7 +334,7 @@ restart a stopped cluster (or its stopped nodes) with its data.`,
 	f := cmd.Flags()
 	f.IntVar(&brokers, "brokers", 3, "number of brokers")
 	f.IntVar(&zones, "zones", 3, "number of zones (broker.rack) the brokers are spread over")
-	f.IntVar(&controllers, "controllers", 5, "number of brokers that are also controllers (voters of the metadata quorum); at most --brokers (default: all, up to 5)")
+	f.IntVar(&controllers, "controllers", 3, "number of brokers that are also controllers (voters of the metadata quorum, 3 or 5); at most --brokers; the others are broker-only nodes")
 	f.IntVar(&basePort, "base-port", 9092, "Kafka port of broker 0; broker i listens on base-port+i, its controller on base-port+10000+i")
 	f.StringVar(&dir, "data-dir", defaultClusterDir, "directory of the nodes' data, configs, logs and pid files")
 	f.StringArrayVar(&sets, "set", nil, "broker setting for every node, key=value (repeatable), e.g. --set min.insync.replicas=2")
@@ -336,7 +351,8 @@ func parseSettings(kvs []string) (map[string]string, error) {
 			return nil, fmt.Errorf("bad --set %q: want key=value", kv)
 		}
 		switch k {
-		case "node.id", "broker.id", "broker.rack", "cluster.id", "controller.quorum.voters", "process.roles":
+		case "node.id", "broker.id", "broker.rack", "cluster.id", "controller.quorum.voters", "process.roles",
+			"metadata.observer.listener", "controller.quorum.bootstrap.servers":
 			return nil, fmt.Errorf("--set %s: set by sluice cluster up per node", k)
 		}
 		m[k] = v

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -314,6 +315,70 @@ func rebalanceSkewedTopic(t *testing.T, ctx context.Context, bootstrap, dir stri
 		fs := rd.PollFetches(ctx)
 		if ctx.Err() != nil {
 			t.Fatalf("read %d of 60 records after the rebalance", len(seen))
+		}
+		fs.EachRecord(func(r *kgo.Record) { seen[string(r.Value)] = true })
+	}
+}
+
+// `sluice cluster up --brokers 4 --controllers 3`: the fourth node is
+// broker-only (a Raft non-voter); status shows four brokers and three
+// controllers, and a topic over all four takes writes and reads them back.
+func TestClusterUpWithBrokerOnlyNode(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cluster")
+	base := freeBasePort(t, 4)
+	t.Cleanup(func() {
+		runCluster(t, "down", "--data-dir", dir, "--timeout", "5s")
+		if t.Failed() {
+			for i := range 4 {
+				t.Logf("node %d log:\n%s", i, logTail(filepath.Join(dir, fmt.Sprintf("node-%d", i), "broker.log"), 40))
+			}
+		}
+	})
+	var up struct {
+		Bootstrap string        `json:"bootstrap"`
+		Nodes     []clusterNode `json:"nodes"`
+	}
+	mustJSON(t, mustCluster(t, "up", "--brokers", "4", "--zones", "2", "--base-port", strconv.Itoa(base), "--data-dir", dir, "-o", "json"), &up)
+	if len(up.Nodes) != 4 || up.Nodes[3].Controller != "" || up.Nodes[2].Controller == "" {
+		t.Fatalf("up: %+v", up.Nodes)
+	}
+	st := clusterStatusJSON(t, dir)
+	if len(st.Brokers) != 4 || len(st.Controllers) != 3 || slices.Contains(st.Controllers, 3) {
+		t.Fatalf("status: %+v", st)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(up.Bootstrap, ",")...), kgo.DefaultProduceTopic("wide"),
+		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if resp, err := kadm.NewClient(cl).CreateTopic(ctx, 8, 3, nil, "wide"); err != nil || resp.Err != nil {
+		t.Fatalf("create: %v %v", err, resp.Err)
+	}
+	for i := range 80 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(strconv.Itoa(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st = clusterStatusJSON(t, dir)
+	for _, b := range st.Brokers {
+		if b.ID == 3 && (!b.Up || b.Replicas == 0) {
+			t.Fatalf("the broker-only node holds no replicas: %+v", b)
+		}
+	}
+	rd, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(up.Bootstrap, ",")...), kgo.ConsumeTopics("wide"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	seen := map[string]bool{}
+	for len(seen) < 80 {
+		fs := rd.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d of 80 records", len(seen))
 		}
 		fs.EachRecord(func(r *kgo.Record) { seen[string(r.Value)] = true })
 	}
