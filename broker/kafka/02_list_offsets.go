@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicehq/sluice/broker/metadata"
+	"github.com/sluicehq/sluice/broker/storage"
 )
 
 // ListOffsets v0-11 (v0 answers in its old offsets array): -1 latest (the high watermark; for read_committed the
@@ -57,6 +58,13 @@ func listOffset(s *Server, t *metadata.Topic, known bool, rp kmsg.ListOffsetsReq
 	if ts == -5 {
 		ts = -2
 	}
+	if ts == -1 && len(t.Partitions[rp.Partition].Replicas) > 1 && !hwEstablished(l, ep) {
+		// A new leader's high watermark (from its checkpoint, or its days as
+		// a follower) may be behind what was acknowledged until the
+		// followers fetch from it: as Kafka (KIP-207), the end offset is
+		// not available yet rather than wrong; clients retry.
+		return kerr.OffsetNotAvailable.Code
+	}
 	off, found, err := l.ListOffset(ts)
 	if err != nil {
 		return errCode(err)
@@ -66,4 +74,14 @@ func listOffset(s *Server, t *metadata.Topic, known bool, rp kmsg.ListOffsetsReq
 		sp.LeaderEpoch = ep
 	}
 	return 0
+}
+
+// hwEstablished reports whether the leader's high watermark has reached
+// the start of its leader epoch ep: the log end when ep has no batch yet.
+func hwEstablished(l *storage.Log, ep int32) bool {
+	start := l.LogEndOffset()
+	if l.LatestEpoch() >= ep {
+		_, start = l.EndOffsetForEpoch(ep - 1)
+	}
+	return l.HighWatermark() >= start
 }
