@@ -118,8 +118,9 @@ func (b *Broker) handleGroupRequest(ctx context.Context, key kmsg.Key, req kmsg.
 }
 
 // handleFindCoordinator answers FindCoordinator v0-6: a group's coordinator
-// is the leader of its __consumer_offsets partition. Transactions are not implemented yet, so transaction
-// coordinator lookups get COORDINATOR_NOT_AVAILABLE with a message.
+// is the leader of its __consumer_offsets partition. Transaction coordinator
+// lookups get COORDINATOR_NOT_AVAILABLE with a message: the broker does not
+// run transactions (no issue has asked for them yet).
 func (b *Broker) handleFindCoordinator(ctx context.Context, _ kafka.ClientInfo, r kmsg.Request) (kmsg.Response, error) {
 	req := r.(*kmsg.FindCoordinatorRequest)
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)

@@ -255,16 +255,22 @@ func (c *Cluster) CreateTopic(ctx context.Context, adm *kadm.Client, topic strin
 // requests until the client's timeouts, which would measure the client.
 func (c *Cluster) WaitNewLeader(ctx context.Context, topic string, p int32, old int32, since time.Time) (elected, serving time.Duration) {
 	c.tb.Helper()
-	var seeds []string
-	for _, nd := range c.Nodes {
-		if nd.ID != old {
-			seeds = append(seeds, nd.Kafka)
-		}
+	c.WaitLeaderMoved(ctx, topic, p, old)
+	elected = time.Since(since)
+	cl := c.Client(append(c.quickOpts(old), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.DisableIdempotentWrite())...)
+	defer cl.Close()
+	r := &kgo.Record{Topic: topic, Partition: p, Value: []byte("probe")}
+	if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+		c.tb.Fatalf("produce to the new leader of %s-%d: %v", topic, p, err)
 	}
-	// A request the client routes to the stopped broker (it is in the
-	// metadata until fenced) fails after a second instead of hanging.
-	quick := []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.RequestTimeoutOverhead(time.Second), kgo.DialTimeout(time.Second)}
-	adm := kadm.NewClient(c.Client(quick...))
+	return elected, time.Since(since)
+}
+
+// WaitLeaderMoved waits until partition p of topic has a leader other than
+// old, without writing to it (compacted topics take no keyless probe).
+func (c *Cluster) WaitLeaderMoved(ctx context.Context, topic string, p int32, old int32) {
+	c.tb.Helper()
+	adm := kadm.NewClient(c.Client(c.quickOpts(old)...))
 	defer adm.Close()
 	Eventually(ctx, c.tb, fmt.Sprintf("a new leader of %s-%d", topic, p), func() bool {
 		ps, err := Partitions(ctx, adm, topic)
@@ -274,12 +280,17 @@ func (c *Cluster) WaitNewLeader(ctx context.Context, topic string, p int32, old 
 		l := ps[p].Leader
 		return l >= 0 && l != old
 	})
-	elected = time.Since(since)
-	cl := c.Client(append(quick, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.DisableIdempotentWrite())...)
-	defer cl.Close()
-	r := &kgo.Record{Topic: topic, Partition: p, Value: []byte("probe")}
-	if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
-		c.tb.Fatalf("produce to the new leader of %s-%d: %v", topic, p, err)
+}
+
+// quickOpts seed a client with every node but old; a request it routes to
+// the stopped broker (in the metadata until fenced) fails after a second
+// instead of hanging.
+func (c *Cluster) quickOpts(old int32) []kgo.Opt {
+	var seeds []string
+	for _, nd := range c.Nodes {
+		if nd.ID != old {
+			seeds = append(seeds, nd.Kafka)
+		}
 	}
-	return elected, time.Since(since)
+	return []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.RequestTimeoutOverhead(time.Second), kgo.DialTimeout(time.Second)}
 }

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/internal/testenv"
@@ -59,7 +58,7 @@ func TestRegistryAndConnectAcrossFailovers(t *testing.T) {
 	}
 	victim := ps[0].Leader
 	c.Kill(victim)
-	waitLeaderMoved(ctx, t, c, "_schemas", victim)
+	c.WaitLeaderMoved(ctx, "_schemas", 0, victim)
 	register(schema(`{"name":"id","type":"long"},{"name":"note","type":"string","default":""}`))
 	st, body := call(ctx, "GET", registry+"/subjects/orders-value/versions", nil)
 	if st != 200 || strings.TrimSpace(string(body)) != "[1,2]" {
@@ -110,7 +109,7 @@ func TestRegistryAndConnectAcrossFailovers(t *testing.T) {
 	victim = ps[0].Leader
 	c.Kill(victim)
 	writeLines(100, 200)
-	waitLeaderMoved(ctx, t, c, "lines", victim)
+	c.WaitLeaderMoved(ctx, "lines", 0, victim)
 	readUntil(200)
 	for i := range 200 {
 		if !read[fmt.Sprintf("line-%d", i)] {
@@ -121,24 +120,6 @@ func TestRegistryAndConnectAcrossFailovers(t *testing.T) {
 	if st != 200 || strings.Contains(string(body), "FAILED") {
 		t.Fatalf("connector status after the failover: %d %s", st, body)
 	}
-}
-
-// waitLeaderMoved waits until partition 0 of topic has a leader other than
-// old (WaitNewLeader's keyless probe does not suit a compacted topic).
-func waitLeaderMoved(ctx context.Context, t *testing.T, c *Cluster, topic string, old int32) {
-	t.Helper()
-	var seeds []string
-	for _, nd := range c.Nodes {
-		if nd.ID != old {
-			seeds = append(seeds, nd.Kafka)
-		}
-	}
-	adm := kadm.NewClient(c.Client(kgo.SeedBrokers(seeds...), kgo.RequestTimeoutOverhead(time.Second), kgo.DialTimeout(time.Second)))
-	defer adm.Close()
-	Eventually(ctx, t, "a new leader of "+topic, func() bool {
-		ps, err := Partitions(ctx, adm, topic)
-		return err == nil && ps[0].Leader >= 0 && ps[0].Leader != old
-	})
 }
 
 func call(ctx context.Context, method, url string, body any) (int, []byte) {

@@ -9,7 +9,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/sluicehq/sluice/connect/plugin"
 )
@@ -59,40 +58,13 @@ func (n *node) nullIndex() int64 {
 func appendBranch(b []byte, n *node, v any) ([]byte, error) {
 	switch n.kind {
 	case "int":
-		switch n.logical {
-		case "date":
-			if t, ok := v.(time.Time); ok {
-				return appendLong(b, int64(int32(t.Unix()/86400))), nil
-			}
-		case "time-millis":
-			if t, ok := v.(time.Time); ok {
-				t = t.UTC()
-				return appendLong(b, int64((t.Hour()*3600+t.Minute()*60+t.Second())*1000+t.Nanosecond()/1e6)), nil
-			}
-			if d, ok := v.(time.Duration); ok {
-				return appendLong(b, int64(int32(d.Milliseconds()))), nil
-			}
-		}
-		i, err := plugin.ToInt64(v)
+		i, err := avroInt(n, v)
 		if err != nil {
 			return nil, err
 		}
-		lo, hi := int64(math.MinInt32), int64(math.MaxInt32)
-		switch n.s.Type {
-		case plugin.Int8:
-			lo, hi = math.MinInt8, math.MaxInt8
-		case plugin.Int16:
-			lo, hi = math.MinInt16, math.MaxInt16
-		}
-		if i < lo || i > hi {
-			return nil, fmt.Errorf("value %d out of range for %s", i, n.s.Type)
-		}
-		return appendLong(b, i), nil
+		return appendLong(b, int64(i)), nil
 	case "long":
-		if t, ok := v.(time.Time); ok && n.logical != "" {
-			return appendLong(b, t.UnixMilli()), nil
-		}
-		i, err := plugin.ToInt64(v)
+		i, err := avroLong(n, v)
 		if err != nil {
 			return nil, err
 		}

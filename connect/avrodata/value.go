@@ -56,40 +56,9 @@ func toAvro(n *node, v any, wrap bool) (any, error) {
 func toAvroBranch(n *node, v any) (any, error) {
 	switch n.kind {
 	case "int":
-		switch n.logical {
-		case "date":
-			if t, ok := v.(time.Time); ok {
-				return int32(t.Unix() / 86400), nil
-			}
-		case "time-millis":
-			if t, ok := v.(time.Time); ok {
-				t = t.UTC()
-				return int32((t.Hour()*3600+t.Minute()*60+t.Second())*1000 + t.Nanosecond()/1e6), nil
-			}
-			if d, ok := v.(time.Duration); ok {
-				return int32(d.Milliseconds()), nil
-			}
-		}
-		i, err := plugin.ToInt64(v)
-		if err != nil {
-			return nil, err
-		}
-		lo, hi := int64(math.MinInt32), int64(math.MaxInt32)
-		switch n.s.Type {
-		case plugin.Int8:
-			lo, hi = math.MinInt8, math.MaxInt8
-		case plugin.Int16:
-			lo, hi = math.MinInt16, math.MaxInt16
-		}
-		if i < lo || i > hi {
-			return nil, fmt.Errorf("value %d out of range for %s", i, n.s.Type)
-		}
-		return int32(i), nil
+		return avroInt(n, v)
 	case "long":
-		if t, ok := v.(time.Time); ok && n.logical != "" {
-			return t.UnixMilli(), nil
-		}
-		return plugin.ToInt64(v)
+		return avroLong(n, v)
 	case "float":
 		f, err := toFloat(v)
 		return float32(f), err
@@ -212,6 +181,48 @@ func toAvroBranch(n *node, v any) (any, error) {
 		return nil, fmt.Errorf("union value with no branch set")
 	}
 	return nil, fmt.Errorf("unsupported Avro type %s", n.kind)
+}
+
+// avroInt is v as an Avro int under n: dates as days, time-millis as
+// milliseconds of the day, integers range-checked for their Connect type.
+func avroInt(n *node, v any) (int32, error) {
+	switch n.logical {
+	case "date":
+		if t, ok := v.(time.Time); ok {
+			return int32(t.Unix() / 86400), nil
+		}
+	case "time-millis":
+		if t, ok := v.(time.Time); ok {
+			t = t.UTC()
+			return int32((t.Hour()*3600+t.Minute()*60+t.Second())*1000 + t.Nanosecond()/1e6), nil
+		}
+		if d, ok := v.(time.Duration); ok {
+			return int32(d.Milliseconds()), nil
+		}
+	}
+	i, err := plugin.ToInt64(v)
+	if err != nil {
+		return 0, err
+	}
+	lo, hi := int64(math.MinInt32), int64(math.MaxInt32)
+	switch n.s.Type {
+	case plugin.Int8:
+		lo, hi = math.MinInt8, math.MaxInt8
+	case plugin.Int16:
+		lo, hi = math.MinInt16, math.MaxInt16
+	}
+	if i < lo || i > hi {
+		return 0, fmt.Errorf("value %d out of range for %s", i, n.s.Type)
+	}
+	return int32(i), nil
+}
+
+// avroLong is v as an Avro long under n: timestamps as epoch milliseconds.
+func avroLong(n *node, v any) (int64, error) {
+	if t, ok := v.(time.Time); ok && n.logical != "" {
+		return t.UnixMilli(), nil
+	}
+	return plugin.ToInt64(v)
 }
 
 func fieldGetter(n *node, v any) (func(string) any, error) {
