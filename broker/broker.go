@@ -201,8 +201,6 @@ func New(cfg Config) (*Broker, error) {
 		ml.Close()
 		return nil, err
 	}
-	b.pidNext = b.state.NextProducerID()
-	b.pidLast = b.pidNext
 	b.store, err = storage.Open(storage.ManagerConfig{
 		Dir:                    b.logsDir(),
 		Logger:                 b.log,
