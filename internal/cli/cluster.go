@@ -166,6 +166,12 @@ func (l *clusterLayout) nodeConfig(n clusterNode) ([]byte, error) {
 		broker["default.replication.factor"] = "3"
 		broker["min.insync.replicas"] = "2"
 	}
+	// Every node shares this machine's loopback, where a heartbeat is not
+	// delayed by a network: a dead broker is fenced (and its partitions get
+	// new leaders) after 3 s instead of Kafka's 9 s, which keeps failover
+	// well inside 10 s. --set overrides both.
+	broker["broker.session.timeout.ms"] = "3000"
+	broker["broker.heartbeat.interval.ms"] = "500"
 	for k, v := range l.Settings {
 		broker[k] = v
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"gopkg.in/yaml.v3"
 )
 
 // freeBasePort finds a base port with n free Kafka ports and n free
@@ -381,5 +382,45 @@ func TestClusterUpWithBrokerOnlyNode(t *testing.T) {
 			t.Fatalf("read %d of 80 records", len(seen))
 		}
 		fs.EachRecord(func(r *kgo.Record) { seen[string(r.Value)] = true })
+	}
+}
+
+// A local cluster fences a dead broker after 3 s unless --set says
+// otherwise, and --set wins over every default of up.
+func TestClusterNodeConfigDefaults(t *testing.T) {
+	l := &clusterLayout{ClusterID: "c1", Nodes: []clusterNode{
+		{ID: 0, Zone: "zone-a", Kafka: "127.0.0.1:9092", Controller: "127.0.0.1:19092"},
+		{ID: 1, Zone: "zone-b", Kafka: "127.0.0.1:9093", Controller: "127.0.0.1:19093"},
+		{ID: 2, Zone: "zone-c", Kafka: "127.0.0.1:9094", Controller: "127.0.0.1:19094"},
+	}}
+	settings := func() map[string]string {
+		t.Helper()
+		data, err := l.nodeConfig(l.Nodes[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			Broker map[string]string `yaml:"broker"`
+		}
+		if err := yaml.Unmarshal(data, &doc); err != nil {
+			t.Fatal(err)
+		}
+		return doc.Broker
+	}
+	got := settings()
+	for k, want := range map[string]string{
+		"node.id": "1", "broker.rack": "zone-b", "cluster.id": "c1",
+		"controller.quorum.voters":  "0@127.0.0.1:19092,1@127.0.0.1:19093,2@127.0.0.1:19094",
+		"broker.session.timeout.ms": "3000", "broker.heartbeat.interval.ms": "500",
+		"default.replication.factor": "3", "min.insync.replicas": "2",
+	} {
+		if got[k] != want {
+			t.Errorf("%s = %q, want %q", k, got[k], want)
+		}
+	}
+	l.Settings = map[string]string{"broker.session.timeout.ms": "9000", "min.insync.replicas": "1"}
+	got = settings()
+	if got["broker.session.timeout.ms"] != "9000" || got["min.insync.replicas"] != "1" {
+		t.Errorf("--set did not override: %v", got)
 	}
 }
