@@ -50,8 +50,11 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime 30s ./broker/group/
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./schemaregistry/compat/avro/
 
+# Long variants of the fault tests (more kills, more data), not part of `make test`.
 soak:
 	SLUICE_SOAK=1 $(GO) test -run TestSoak -timeout 60m -v ./broker/clienttest/
+	SLUICE_SOAK=1 $(GO) test -run TestFailoverKeepsAcknowledgedRecords -timeout 60m -v ./broker/clustertest/
+	SLUICE_SOAK=1 $(GO) test -run TestKillMidMultipart -timeout 60m -v ./connectors/s3sink/
 
 clean:
 	rm -rf bin
