@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -39,8 +40,14 @@ func (nopConnector) Start(map[string]string) error                { return nil }
 func (nopConnector) TaskConfigs(int) ([]map[string]string, error) { return nil, nil }
 func (nopConnector) Stop() error                                  { return nil }
 
-func TestRegistryNames(t *testing.T) {
+// registerNop registers the test plugin once per process (the registry is
+// global and refuses duplicates; -count=N runs the test N times).
+var registerNop = sync.OnceFunc(func() {
 	Register(Plugin{Class: "com.example.test.NopSinkConnector", Aliases: []string{"io.other.Nop"}, Kind: Sink, New: func() Connector { return nopConnector{} }})
+})
+
+func TestRegistryNames(t *testing.T) {
+	registerNop()
 	for _, n := range []string{"com.example.test.NopSinkConnector", "NopSinkConnector", "NopSink", "io.other.Nop", "Nop"} {
 		p, err := Lookup(n)
 		if err != nil || p.Class != "com.example.test.NopSinkConnector" {
