@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"math/big"
 	"strconv"
 	"strings"
@@ -17,28 +16,8 @@ import (
 	"github.com/sluicehq/sluice/connect/avrodata"
 	"github.com/sluicehq/sluice/connect/plugin"
 	"github.com/sluicehq/sluice/connect/runtime"
-	"github.com/sluicehq/sluice/schemaregistry"
+	"github.com/sluicehq/sluice/internal/testenv"
 )
-
-// startRegistry runs a schema registry on the test's broker.
-func startRegistry(t testing.TB, kafka string) string {
-	t.Helper()
-	reg, err := schemaregistry.New(schemaregistry.Config{Bootstrap: []string{kafka}, Addr: "127.0.0.1:0", NoElection: true,
-		Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = reg.Run(ctx); close(done) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		reg.Close()
-	})
-	waitFor(t, "registry ready", func() bool { return reg.Ready() == nil })
-	return reg.URL()
-}
 
 // orderSchema is what the test source writes: a named struct with a
 // decimal, a timestamp, an optional string and an int8.
@@ -147,7 +126,7 @@ func init() {
 
 func TestAvroConverterEndToEnd(t *testing.T) {
 	kafka := startKafka(t)
-	regURL := startRegistry(t, kafka)
+	regURL := testenv.StartRegistry(t, kafka)
 	w := startWorker(t, kafka)
 	const n = 250
 	avro := map[string]string{"value.converter": runtime.AvroConverterClass, "value.converter.schema.registry.url": regURL,

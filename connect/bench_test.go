@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testenv"
 )
 
 // BenchmarkPipeline measures datagen -> Kafka -> file sink through one
@@ -26,7 +28,7 @@ func BenchmarkPipeline(b *testing.B) {
 			kafka := startKafkaB(b)
 			var regURL string
 			if conv.name == "avro" {
-				regURL = startRegistry(b, kafka)
+				regURL = testenv.StartRegistry(b, kafka)
 			}
 			w := startWorker(b, kafka)
 			out := filepath.Join(b.TempDir(), "out")

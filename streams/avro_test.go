@@ -14,33 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/internal/testenv"
-	"github.com/sluicehq/sluice/schemaregistry"
 	"github.com/sluicehq/sluice/schemaregistry/serde"
 )
-
-// startSchemaRegistry runs Sluice's schema registry on a test broker and
-// returns its URL.
-func startSchemaRegistry(t *testing.T, bootstrap string) string {
-	t.Helper()
-	reg, err := schemaregistry.New(schemaregistry.Config{Bootstrap: []string{bootstrap}, Addr: "127.0.0.1:0", NoElection: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- reg.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		reg.Close()
-	})
-	for deadline := time.Now().Add(30 * time.Second); reg.Ready() != nil; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("registry not ready: %v", reg.Ready())
-		}
-	}
-	return reg.URL()
-}
 
 func registerSchema(t *testing.T, url, subject, schema string) int {
 	t.Helper()
@@ -71,7 +46,7 @@ const bidSchema = `{"type": "record", "name": "Bid", "namespace": "nexmark", "fi
 // format goes to the dead-letter topic.
 func TestAvroThroughRegistry(t *testing.T) {
 	addr := testenv.StartBroker(t).Addr
-	regURL := startSchemaRegistry(t, addr)
+	regURL := testenv.StartRegistry(t, addr)
 	createTopics(t, addr, "avro-bids")
 	id := registerSchema(t, regURL, "avro-bids-value", bidSchema)
 	keyID := registerSchema(t, regURL, "avro-bids-key", `{"type": "record", "name": "BidKey", "fields": [{"name": "user", "type": "string"}]}`)

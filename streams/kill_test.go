@@ -3,8 +3,6 @@ package streams
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"regexp"
@@ -15,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/internal/testenv"
+	"github.com/sluicehq/sluice/streams/streamstest"
 )
 
 const killJob = `name: kill
@@ -76,29 +75,10 @@ func TestKillStreamsProcess(t *testing.T) {
 	}
 	waitMembers(t, cl, "sluice-streams-kill", 2)
 
-	type win struct {
-		key   string
-		start int
-	}
-	type agg struct{ Count, Total int }
-	want := map[win]agg{}
+	ledger := streamstest.NewWindowLedger("kill-in", 4, 8)
 	produce := func(from, to int64) {
 		t.Helper()
-		var recs []*kgo.Record
-		for ts := from; ts < to; ts += 250 {
-			for k := range 8 {
-				key := fmt.Sprint("k", k)
-				n := int(ts/250)%7 + k
-				recs = append(recs, &kgo.Record{Topic: "kill-in", Partition: int32(k % 4), Key: []byte(key),
-					Value: fmt.Appendf(nil, `{"n": %d}`, n), Timestamp: time.UnixMilli(ts)})
-				w := win{key, int(ts / 10000 * 10000)}
-				a := want[w]
-				a.Count++
-				a.Total += n
-				want[w] = a
-			}
-		}
-		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		if err := cl.ProduceSync(ctx, ledger.Records(from, to)...).FirstErr(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -126,11 +106,7 @@ func TestKillStreamsProcess(t *testing.T) {
 	t.Logf("killed instance A (pid %d) at %d committed records", a.Pid(), committed())
 	produce(30000, 40000)
 	// Close every window: stream time of each partition passes 40s.
-	var ends []*kgo.Record
-	for p := range int32(4) {
-		ends = append(ends, &kgo.Record{Topic: "kill-in", Partition: p, Key: []byte("end"), Value: []byte(`{"n": 0}`), Timestamp: time.UnixMilli(100000)})
-	}
-	if err := cl.ProduceSync(ctx, ends...).FirstErr(); err != nil {
+	if err := cl.ProduceSync(ctx, ledger.Closers()...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 
@@ -139,37 +115,10 @@ func TestKillStreamsProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer out.Close()
-	got := map[win]agg{}
-	emitted := 0
 	rctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
-	for len(got) < len(want) {
-		fs := out.PollFetches(rctx)
-		if rctx.Err() != nil {
-			t.Fatalf("saw %d of %d windows; B's logs:\n%s", len(got), len(want), b.Logs())
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			var v struct {
-				Count, Total int
-				Start        int `json:"window_start"`
-			}
-			if err := json.Unmarshal(r.Value, &v); err != nil {
-				t.Fatalf("output %q: %v", r.Value, err)
-			}
-			w := win{string(r.Key), v.Start}
-			emitted++
-			if prev, ok := got[w]; ok && prev != (agg{v.Count, v.Total}) {
-				t.Errorf("window %v emitted %+v, then %+v", w, prev, agg{v.Count, v.Total})
-			}
-			got[w] = agg{v.Count, v.Total}
-		})
-	}
-	for w, a := range want {
-		if got[w] != a {
-			t.Errorf("window %v: %+v, want %+v", w, got[w], a)
-		}
-	}
-	t.Logf("%d windows, %d outputs (at least once)", len(want), emitted)
+	emitted := ledger.Check(rctx, t, out, b.Logs)
+	t.Logf("%d windows, %d outputs (at least once)", ledger.Windows(), emitted)
 	if !regexp.MustCompile(`task restored`).MatchString(b.Logs()) {
 		t.Errorf("B restored no task from the changelog")
 	}

@@ -3,8 +3,6 @@ package clustertest
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"regexp"
@@ -15,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/internal/testenv"
+	"github.com/sluicehq/sluice/streams/streamstest"
 )
 
 const failoverJob = `name: failover
@@ -56,31 +55,12 @@ func TestStreamsAcrossFailover(t *testing.T) {
 		t.Fatalf("apply: %s %s", resp.Status, body)
 	}
 
-	type win struct {
-		key   string
-		start int
-	}
-	type agg struct{ Count, Total int }
-	want := map[win]agg{}
+	ledger := streamstest.NewWindowLedger("win-in", 3, 6)
 	cl := c.Client(kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RequiredAcks(kgo.AllISRAcks()))
 	defer cl.Close()
 	produce := func(from, to int64) {
 		t.Helper()
-		var recs []*kgo.Record
-		for ts := from; ts < to; ts += 250 {
-			for k := range 6 {
-				key := fmt.Sprint("k", k)
-				n := int(ts/250)%7 + k
-				recs = append(recs, &kgo.Record{Topic: "win-in", Partition: int32(k % 3), Key: []byte(key),
-					Value: fmt.Appendf(nil, `{"n": %d}`, n), Timestamp: time.UnixMilli(ts)})
-				w := win{key, int(ts / 10000 * 10000)}
-				a := want[w]
-				a.Count++
-				a.Total += n
-				want[w] = a
-			}
-		}
-		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		if err := cl.ProduceSync(ctx, ledger.Records(from, to)...).FirstErr(); err != nil {
 			t.Fatalf("produce %d..%d: %v", from, to, err)
 		}
 	}
@@ -96,40 +76,11 @@ func TestStreamsAcrossFailover(t *testing.T) {
 	c.StartNode(victim)
 	produce(40000, 50000)
 	// Close every window: each partition's stream time passes 50 s.
-	var ends []*kgo.Record
-	for p := range int32(3) {
-		ends = append(ends, &kgo.Record{Topic: "win-in", Partition: p, Key: []byte("end"), Value: []byte(`{"n": 0}`), Timestamp: time.UnixMilli(100000)})
-	}
-	if err := cl.ProduceSync(ctx, ends...).FirstErr(); err != nil {
+	if err := cl.ProduceSync(ctx, ledger.Closers()...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 
 	out := c.Client(kgo.ConsumeTopics("win-out"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	defer out.Close()
-	got := map[win]agg{}
-	for len(got) < len(want) {
-		fs := out.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("saw %d of %d windows; streams logs:\n%s", len(got), len(want), proc.Logs())
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			var v struct {
-				Count, Total int
-				Start        int `json:"window_start"`
-			}
-			if err := json.Unmarshal(r.Value, &v); err != nil {
-				t.Fatalf("output %q: %v", r.Value, err)
-			}
-			w := win{string(r.Key), v.Start}
-			if prev, ok := got[w]; ok && prev != (agg{v.Count, v.Total}) {
-				t.Errorf("window %v emitted %+v, then %+v", w, prev, agg{v.Count, v.Total})
-			}
-			got[w] = agg{v.Count, v.Total}
-		})
-	}
-	for w, a := range want {
-		if got[w] != a {
-			t.Errorf("window %v: %+v, want %+v", w, got[w], a)
-		}
-	}
+	ledger.Check(ctx, t, out, proc.Logs)
 }

@@ -179,16 +179,9 @@ func appendBranch(b []byte, n *node, v any) ([]byte, error) {
 		}
 		return append(b, 0), nil
 	case "mapentries":
-		entries, sorted := v.([]plugin.MapEntry)
-		if !sorted {
-			rv := reflect.ValueOf(v)
-			if rv.Kind() != reflect.Map {
-				return nil, typeErr(n, v)
-			}
-			it := rv.MapRange()
-			for it.Next() {
-				entries = append(entries, plugin.MapEntry{Key: it.Key().Interface(), Value: it.Value().Interface()})
-			}
+		entries, sorted, err := mapEntries(n, v)
+		if err != nil {
+			return nil, err
 		}
 		type entry struct{ k, v []byte }
 		out := make([]entry, len(entries))

@@ -123,19 +123,9 @@ func toAvroBranch(n *node, v any) (any, error) {
 		}
 		return out, nil
 	case "mapentries":
-		var entries []plugin.MapEntry
-		switch x := v.(type) {
-		case []plugin.MapEntry:
-			entries = x
-		default:
-			rv := reflect.ValueOf(v)
-			if rv.Kind() != reflect.Map {
-				return nil, typeErr(n, v)
-			}
-			it := rv.MapRange()
-			for it.Next() {
-				entries = append(entries, plugin.MapEntry{Key: it.Key().Interface(), Value: it.Value().Interface()})
-			}
+		entries, _, err := mapEntries(n, v)
+		if err != nil {
+			return nil, err
 		}
 		out := make([]any, len(entries))
 		for i, e := range entries {
@@ -238,6 +228,24 @@ func fieldGetter(n *node, v any) (func(string) any, error) {
 		return func(k string) any { return x[k] }, nil
 	}
 	return nil, typeErr(n, v)
+}
+
+// mapEntries returns the entries of a Connect map value (the "mapentries"
+// node): a []plugin.MapEntry as it is (ordered: true), or a Go map's
+// entries in no particular order.
+func mapEntries(n *node, v any) (entries []plugin.MapEntry, ordered bool, err error) {
+	if x, ok := v.([]plugin.MapEntry); ok {
+		return x, true, nil
+	}
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Map {
+		return nil, false, typeErr(n, v)
+	}
+	it := rv.MapRange()
+	for it.Next() {
+		entries = append(entries, plugin.MapEntry{Key: it.Key().Interface(), Value: it.Value().Interface()})
+	}
+	return entries, false, nil
 }
 
 func typeErr(n *node, v any) error {

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/big"
 	"net/http"
 	"regexp"
@@ -20,7 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/connect/avrodata"
-	"github.com/sluicehq/sluice/schemaregistry"
+	"github.com/sluicehq/sluice/internal/testenv"
 )
 
 // orderAvro is the schema a producer registers: what a Java or Go client
@@ -37,26 +36,6 @@ const orderAvro = `{"type":"record","name":"Order","namespace":"com.shop","field
   {"name":"counts","type":{"type":"map","values":"long"}}
 ]}`
 
-func startRegistry(t *testing.T, kafka string) string {
-	reg, err := schemaregistry.New(schemaregistry.Config{Bootstrap: []string{kafka}, Addr: "127.0.0.1:0", NoElection: true,
-		Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = reg.Run(ctx); close(done) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		reg.Close()
-	})
-	for reg.Ready() != nil {
-		time.Sleep(50 * time.Millisecond)
-	}
-	return reg.URL()
-}
-
 // TestAvroFromRegistry: records produced in Confluent's wire format with
 // a schema registered in our registry go through the AvroConverter of a
 // worker process into Avro object container files. goavro's OCF reader
@@ -68,7 +47,7 @@ func TestAvroFromRegistry(t *testing.T) {
 	defer cancel()
 	r := newRig(t, ctx)
 	r.bucket("sink")
-	regURL := startRegistry(t, r.broker)
+	regURL := testenv.StartRegistry(t, r.broker)
 
 	body, _ := json.Marshal(map[string]string{"schema": orderAvro})
 	resp, err := http.Post(regURL+"/subjects/orders-value/versions", "application/vnd.schemaregistry.v1+json", bytes.NewReader(body))
